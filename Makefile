@@ -1,0 +1,58 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Set-up is idempotent and cached: the virtual env is rebuilt only when pyproject.toml
+# changes, Neo4j's jars are fetched once into ~/.cache/knobs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KNOBS_HOME ?= $(CURDIR)/.knobs
+
+.PHONY: setup demo test check lint typecheck imports pytest bench services-up services-down clean
+
+setup: $(STAMP) .system-deps
+	@$(BIN)/knobs services install
+
+# Debian packages the project runs: PostgreSQL (event-store backend) and a Java 17
+# runtime for Neo4j. Installed only when missing.
+.system-deps:
+	@bash scripts/ensure-system-packages.sh
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $(STAMP)
+
+demo: setup
+	@$(BIN)/knobs demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy events graph
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: setup
+	$(BIN)/pytest
+
+check: lint typecheck imports
+
+test: setup check pytest
+
+bench: setup
+	$(BIN)/python -m bench.ingest
+
+services-up: setup
+	$(BIN)/knobs services up
+
+services-down: $(STAMP)
+	$(BIN)/knobs services down
+
+clean:
+	-$(BIN)/knobs services down
+	rm -rf $(VENV) .knobs

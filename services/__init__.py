@@ -1,0 +1,1 @@
+"""The face of knobs: CLI, HTTP API, analysis, import/export, and local service provisioning."""

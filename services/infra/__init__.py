@@ -1,0 +1,1 @@
+"""Local services a project runs under $KNOBS_HOME: Neo4j and PostgreSQL, on free ports."""

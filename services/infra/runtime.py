@@ -1,0 +1,82 @@
+"""Where started services record themselves: $KNOBS_HOME/run/<name>.json (0600).
+
+Two KNOBS_HOMEs run side by side: each service takes its default port when free, another
+free port otherwise, and writes what it took here so every client of that home finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+
+def run_dir(home: Path) -> Path:
+    path = home / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_state(home: Path, name: str, state: dict[str, Any]) -> Path:
+    """Atomically write a service's state, readable by the owner only (it holds secrets)."""
+    path = run_dir(home) / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_state(home: Path, name: str) -> dict[str, Any] | None:
+    path = home / "run" / f"{name}.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def clear_state(home: Path, name: str) -> None:
+    (home / "run" / f"{name}.json").unlink(missing_ok=True)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """The preferred port when it is free, else one the kernel hands out."""
+    if port_is_free(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cache_dir() -> Path:
+    """A cache shared by every KNOBS_HOME of this user (downloads happen once)."""
+    base = os.environ.get("KNOBS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "knobs"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
