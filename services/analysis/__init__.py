@@ -1,0 +1,1 @@
+"""Analyses over runs and scores: rankings of knobs, their ranges and uncertainty."""

@@ -1,0 +1,51 @@
+"""Dependencies of the routes, as Annotated aliases: the context and the caller's scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.context import Context
+from services.errors import Forbidden, Unauthorized
+from services.settings import ApiSettings
+from services.tokens import Scope, scope_of
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def _scope(request: Request) -> Scope:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send `Authorization: Bearer <token>`; create one with `knobs token create`")
+    settings = get_settings(request)
+    scope = scope_of(get_context(request).home, token.strip(), settings.token, settings.read_token)
+    if scope is None:
+        raise Unauthorized("unknown token; create one with `knobs token create`")
+    return scope
+
+
+def require_read(request: Request) -> Scope:
+    return _scope(request)
+
+
+def require_write(request: Request) -> Scope:
+    scope = _scope(request)
+    if scope != "write":
+        raise Forbidden("this token is read-only; appending events needs a write token")
+    return scope
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ReadScope = Annotated[Scope, Depends(require_read)]
+WriteScope = Annotated[Scope, Depends(require_write)]

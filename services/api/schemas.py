@@ -1,0 +1,82 @@
+"""Request and response bodies of the API (`*Public` for what goes out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, description="Event type, e.g. RunRecorded.")
+    data: dict[str, Any] = Field(description="The event's payload.")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=512)
+    event_id: str | None = Field(default=None, description="A UUID; generated when absent.")
+
+
+class AppendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1)
+    expected_versions: dict[str, int] | None = None
+
+
+class AppendedPublic(BaseModel):
+    position: int
+    event_id: str
+    duplicate: bool
+
+
+class AppendPublic(BaseModel):
+    positions: list[int]
+    results: list[AppendedPublic]
+
+
+class StoredEventPublic(BaseModel):
+    position: int
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    recorded_at: str
+    idempotency_key: str | None
+    hash: str
+
+
+class EventsPublic(BaseModel):
+    events: list[StoredEventPublic]
+    next_after: int
+
+
+class CypherIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    limit: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class CypherPublic(BaseModel):
+    columns: list[str]
+    rows: list[Any]
+    truncated: bool
+
+
+class RankIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(min_length=1)
+    benchmark: str = Field(min_length=1)
+    baseline: str | None = None
+
+
+class HealthPublic(BaseModel):
+    status: str
+    store: dict[str, Any]
+    neo4j: dict[str, Any]
+    projection: dict[str, Any]

@@ -1,0 +1,1 @@
+"""The `knobs` command line."""

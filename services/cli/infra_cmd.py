@@ -1,0 +1,64 @@
+"""`knobs services ...` and `knobs token ...`: local services and API tokens of a KNOBS_HOME."""
+
+from __future__ import annotations
+
+import typer
+
+from events.settings import knobs_home
+from services import tokens
+from services.cli.output import emit_json
+from services.infra import control
+
+app = typer.Typer(help="Install, start, stop and inspect the local Neo4j and PostgreSQL.",
+                  no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens kept (hashed) under $KNOBS_HOME.", no_args_is_help=True)
+
+
+@app.command()
+def install() -> None:
+    """Fetch Neo4j Community 5.26 from Maven Central into the shared cache (once)."""
+    control.install()
+    typer.echo("neo4j: installed")
+
+
+@app.command()
+def up(
+    postgres: bool = typer.Option(False, "--postgres", help="Also start PostgreSQL (the production "
+                                  "event-store backend)."),
+    http: bool = typer.Option(False, "--http", help="Also open Neo4j's HTTP port (off by default)."),
+) -> None:
+    """Start this home's services on free loopback ports and record them under $KNOBS_HOME/run."""
+    started = control.up(knobs_home(), with_postgres=postgres, http=http)
+    for name, state in started.items():
+        port = state.get("bolt_port") or state.get("port")
+        typer.echo(f"{name}: running on 127.0.0.1:{port} (pid {state.get('pid')})")
+
+
+@app.command()
+def down() -> None:
+    """Stop this home's services."""
+    for name, stopped in control.down(knobs_home()).items():
+        typer.echo(f"{name}: {'stopped' if stopped else 'was not running'}")
+
+
+@app.command()
+def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show what runs for this home, and where."""
+    state = control.status(knobs_home())
+    if json_out:
+        emit_json(state)
+        return
+    typer.echo(f"KNOBS_HOME: {state['home']}")
+    for name in ("neo4j", "postgres"):
+        s = state[name]
+        where = s.get("uri") or (f"127.0.0.1:{s['port']}" if s.get("port") else "")
+        typer.echo(f"{name}: {'running ' + where if s.get('running') else 'stopped'}")
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Option(..., help="Who or what the token is for."),
+    read_only: bool = typer.Option(False, "--read-only", help="May read, may not append events."),
+) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    typer.echo(tokens.create_token(knobs_home(), name, "read" if read_only else "write"))

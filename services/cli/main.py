@@ -1,0 +1,75 @@
+"""`knobs`: the command line. Each command validates, calls one service function, prints.
+
+Errors from any layer are printed as one clear line (what is wrong, what to do) and exit
+non-zero: 2 for bad input, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from graph.errors import GraphError
+
+from events.errors import EventsError
+from services.cli import graph_cmd, infra_cmd, log_cmd, results_cmd
+from services.errors import BadInput, ServiceError
+from services.infra.neo4j import Neo4jProvisioningError
+
+app = typer.Typer(
+    name="knobs",
+    help="Which knobs matter: an event log of runs and scores, its Neo4j graph, and rankings "
+    "auditable back to their evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(infra_cmd.app, name="services")
+app.add_typer(graph_cmd.app, name="graph")
+app.add_typer(results_cmd.import_app, name="import")
+app.add_typer(infra_cmd.token_app, name="token")
+log_cmd.register(app)
+results_cmd.register(app)
+graph_cmd.register(app)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default KNOBS_API_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default KNOBS_API_PORT or 8000)."),
+) -> None:
+    """Serve the HTTP API (FastAPI) until interrupted."""
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.settings import ApiSettings
+
+    settings = ApiSettings()
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command()
+def demo(
+    data: Path = typer.Option(None, help="Results file to import (default: the bundled Table 3 of "
+                              "Vaswani et al. 2017)."),
+) -> None:
+    """Start the services, import published results, rank the knobs and audit the ranking."""
+    from services.cli.demo import run_demo
+
+    run_demo(data)
+
+
+def main() -> None:
+    try:
+        app()
+    except BadInput as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except (ServiceError, EventsError, GraphError, Neo4jProvisioningError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""One error tree for services/: every message says what is wrong and what to do next.
+
+The CLI prints these and exits non-zero; the API maps them to status codes in one handler.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of the errors services/ raises on purpose."""
+
+    status_code = 400
+
+
+class BadInput(ServiceError):
+    """A file, argument or body is malformed; nothing was written."""
+
+    status_code = 422
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class Unavailable(ServiceError):
+    """A backing service (store, Neo4j) cannot be reached."""
+
+    status_code = 503

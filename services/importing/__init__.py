@@ -1,0 +1,1 @@
+"""Importers: results produced elsewhere become events."""

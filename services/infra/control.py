@@ -1,0 +1,33 @@
+"""`knobs services install|up|down|status`: every local service of a KNOBS_HOME at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from services.infra import neo4j, postgres
+
+
+def install() -> None:
+    neo4j.install()
+
+
+def up(home: Path, *, with_neo4j: bool = True, with_postgres: bool = False,
+       http: bool = False) -> dict[str, Any]:
+    started: dict[str, Any] = {}
+    if with_neo4j:
+        state = neo4j.start_neo4j(home, http=http)
+        started["neo4j"] = {k: v for k, v in state.items() if k != "password"}
+    if with_postgres:
+        state = postgres.start_postgres(home)
+        started["postgres"] = {k: v for k, v in state.items() if k not in ("password", "url")}
+    return started
+
+
+def down(home: Path) -> dict[str, bool]:
+    return {"neo4j": neo4j.stop_neo4j(home), "postgres": postgres.stop_postgres(home) is not False}
+
+
+def status(home: Path) -> dict[str, Any]:
+    return {"home": str(home), "neo4j": neo4j.neo4j_status(home),
+            "postgres": postgres.postgres_status(home)}

@@ -1,0 +1,23 @@
+"""Settings of the face (prefix KNOBS_API_) and how the other packages' settings resolve.
+
+Each package reads its own prefix (KNOBS_EVENTS_, KNOBS_NEO4J_, KNOBS_API_). When no Neo4j
+or PostgreSQL address is configured, the ones `knobs services up` started for this
+KNOBS_HOME are used (they record themselves under $KNOBS_HOME/run).
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KNOBS_API_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    """A write token from the environment (for deployments); more live in $KNOBS_HOME."""
+    read_token: str | None = None
+    cypher_timeout_s: float = 10.0
+    cypher_row_limit: int = 1000
+    max_batch: int = 10_000
