@@ -27,6 +27,7 @@ class ValueEffect(BaseModel):
     ci: tuple[float, float] | None = None
     n: int = Field(ge=1)
     runs: list[str] = Field(default_factory=list)
+    is_baseline: bool = False
 
 
 class ParameterRanking(BaseModel):
