@@ -8,9 +8,11 @@ from typing import Any
 
 import typer
 
+from graph.errors import GraphError
 from services.audit import audit as audit_ranking
 from services.cli.output import emit_json, table
 from services.context import Context
+from services.errors import Unavailable
 from services.ranking import RankingOutcome
 from services.ranking import rank as rank_knobs
 from services.results_import import import_results
@@ -27,7 +29,12 @@ def results(
     """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
     with Context() as ctx:
         outcome = import_results(ctx, file, experiment)
-        ctx.catch_up()
+        try:
+            ctx.catch_up()
+        except (Unavailable, GraphError) as exc:
+            # The log is the truth and the import is in it; the graph can catch up later.
+            typer.secho(f"note: the graph was not updated ({exc}); run `knobs graph project` "
+                        "once Neo4j is up", err=True, fg=typer.colors.YELLOW)
     if json_out:
         emit_json(asdict(outcome))
         return
