@@ -1,0 +1,281 @@
+"""The projector: the only writer of the Neo4j graph, a resumable fold of the event log.
+
+One batch = one Neo4j write transaction holding the batch's writes *and* the checkpoint
+`(:Projection {id: 'main', position})`, so the graph always equals "the log up to the
+checkpoint": killed at any instant, the projector resumes from the committed checkpoint
+with nothing lost or doubled. `python -m graph.projector --help` runs it as a process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import neo4j
+
+from events.errors import EventsError
+from events.models.base import Event
+from events.store.port import EventStore, StoredEvent
+from graph.errors import GraphUnavailable, ProjectionFailed, translated
+from graph.handlers import HANDLERS, Row
+from graph.schema import ensure_schema
+
+log = logging.getLogger("knobs.graph.projector")
+
+PAUSE_ENV = "KNOBS_PROJECTOR_PAUSE_BEFORE_COMMIT"
+"""Seconds to sleep inside the transaction, after the writes, before commit (tests only)."""
+
+CHECKPOINT_ID = "main"
+
+_LOCK_CHECKPOINT = """
+MERGE (p:Projection {id: $id})
+  ON CREATE SET p.position = 0
+// Writing the property takes the node's write lock: a second projector waits here, then
+// sees the position moved and backs off instead of applying the same batch again.
+SET p.position = p.position
+RETURN p.position AS position
+"""
+
+_SET_CHECKPOINT = "MATCH (p:Projection {id: $id}) SET p.position = $position"
+
+_READ_CHECKPOINT = "MATCH (p:Projection {id: $id}) RETURN p.position AS position"
+
+
+@dataclass(frozen=True)
+class _Statement:
+    cypher: str
+    rows: list[Row]
+
+
+class Projector:
+    """Projects the event log into Neo4j; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        store: EventStore,
+        batch_size: int = 500,
+        *,
+        database: str = "neo4j",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.driver = driver
+        self.store = store
+        self.batch_size = batch_size
+        self.database = database
+        self._schema_ready = False
+
+    # ------------------------------------------------------------------ public
+
+    def checkpoint(self) -> int:
+        """The last log position the graph holds (0 when nothing is projected), read from Neo4j."""
+        with translated("reading the projection checkpoint"):
+            records, _, _ = self.driver.execute_query(
+                _READ_CHECKPOINT, {"id": CHECKPOINT_ID},
+                database_=self.database, routing_=neo4j.RoutingControl.READ,
+            )
+        return int(records[0]["position"]) if records else 0
+
+    def lag(self) -> int:
+        """How many log positions the graph is behind (store head minus checkpoint)."""
+        return max(0, self.store.head() - self.checkpoint())
+
+    def run_once(self) -> int:
+        """Project every event after the checkpoint; returns how many events were consumed.
+
+        Events of types the graph does not project are consumed too (the checkpoint moves
+        past them), so the count is the distance the checkpoint moved.
+        """
+        self._ensure_schema()
+        self._refuse_orphan_graph()
+        total = 0
+        while True:
+            done = self._project_batch()
+            if done is None:
+                continue  # another projector moved the checkpoint: re-read it
+            if done == 0:
+                return total
+            total += done
+
+    def follow(self, poll_interval: float, stop_event: threading.Event) -> int:
+        """Keep projecting until `stop_event` is set; returns the events consumed.
+
+        Neo4j going away is waited out (logged, retried each poll) rather than fatal, so a
+        long-running projector survives a database restart.
+        """
+        total = 0
+        while not stop_event.is_set():
+            try:
+                done = self.run_once()
+            except GraphUnavailable as exc:
+                log.warning("%s; retrying in %.1f s", exc, poll_interval)
+                self._schema_ready = False
+                done = 0
+            total += done
+            if done == 0:
+                stop_event.wait(poll_interval)
+        return total
+
+    def rebuild(self) -> int:
+        """Wipe the graph (nodes, relationships, checkpoint) and replay the whole log.
+
+        The checkpoint is deleted first, in a transaction of its own: if the wipe is
+        interrupted, no checkpoint vouches for a half-deleted graph (run_once then refuses
+        to build on it and asks for a rebuild).
+        """
+        self._ensure_schema()
+        with translated("wiping the graph for a rebuild"):
+            self.driver.execute_query(
+                "MATCH (p:Projection) DETACH DELETE p", database_=self.database
+            )
+            with self.driver.session(database=self.database) as session:
+                # Batches of their own: one transaction over a big graph would need its
+                # whole size in memory. CALL ... IN TRANSACTIONS needs an auto-commit query.
+                session.run(
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS"
+                ).consume()
+        return self.run_once()
+
+    # ----------------------------------------------------------------- batches
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_ready:
+            ensure_schema(self.driver, self.database)
+            self._schema_ready = True
+
+    def _refuse_orphan_graph(self) -> None:
+        with translated("reading the projection checkpoint"):
+            records, _, _ = self.driver.execute_query(
+                "OPTIONAL MATCH (p:Projection {id: $id}) "
+                "RETURN p IS NOT NULL AS has_checkpoint, EXISTS { MATCH (n) } AS has_nodes",
+                {"id": CHECKPOINT_ID},
+                database_=self.database, routing_=neo4j.RoutingControl.READ,
+            )
+        if records and not records[0]["has_checkpoint"] and records[0]["has_nodes"]:
+            raise ProjectionFailed(
+                f"database {self.database!r} has nodes but no projection checkpoint (an "
+                "interrupted rebuild, or a database knobs did not build): run "
+                "`knobs graph rebuild` to wipe it and replay the log, or point "
+                "KNOBS_NEO4J_URI / KNOBS_NEO4J_DATABASE at knobs' own database"
+            )
+
+    def _project_batch(self) -> int | None:
+        """Project one batch. Returns events consumed, or None if another writer got there first."""
+        after = self.checkpoint()
+        events = self.store.read_all(after=after, limit=self.batch_size)
+        if not events:
+            return 0
+        statements = self._statements(events)
+        last = events[-1].position
+
+        def work(tx: neo4j.ManagedTransaction) -> bool:
+            # Idempotent, as the driver requires of a retried transaction function: it
+            # applies the batch only when the checkpoint is still where it was read.
+            record = tx.run(_LOCK_CHECKPOINT, id=CHECKPOINT_ID).single(strict=True)
+            if int(record["position"]) != after:
+                return False
+            for statement in statements:
+                tx.run(statement.cypher, rows=statement.rows).consume()
+            tx.run(_SET_CHECKPOINT, id=CHECKPOINT_ID, position=last).consume()
+            pause = float(os.environ.get(PAUSE_ENV) or 0)
+            if pause > 0:
+                log.warning("paused %.1f s before commit of positions %d..%d (%s)",
+                            pause, events[0].position, last, PAUSE_ENV)
+                time.sleep(pause)
+            return True
+
+        with translated(f"projecting log positions {events[0].position}..{last}"), \
+                self.driver.session(database=self.database) as session:
+            applied = session.execute_write(work)
+        if not applied:
+            log.info("checkpoint moved past %d under us (another projector?); re-reading", after)
+            return None
+        log.debug("projected positions %d..%d", events[0].position, last)
+        return len(events)
+
+    def _statements(self, events: Sequence[StoredEvent]) -> list[_Statement]:
+        """One statement per run of consecutive events of one projected type, in log order."""
+        statements: list[_Statement] = []
+        for event_type, group in itertools.groupby(events, key=lambda e: e.event_type):
+            handler = HANDLERS.get(event_type)
+            if handler is None:
+                continue  # another capability's fact: nothing to draw
+            decoded: list[tuple[StoredEvent, Event]] = []
+            for stored in group:
+                try:
+                    decoded.append((stored, stored.decode()))
+                except EventsError as exc:
+                    raise ProjectionFailed(
+                        f"cannot project the event at log position {stored.position} "
+                        f"({stored.event_type}): {exc}. The checkpoint stays before it; "
+                        "fix the cause (often: upgrade knobs) and run the projector again"
+                    ) from exc
+            rows = handler.build(decoded, self.store.read_positions)
+            if rows:
+                statements.append(_Statement(handler.cypher, rows))
+        return statements
+
+
+# --------------------------------------------------------------------- process
+
+
+def _open_store(sqlite: Path | None) -> EventStore:
+    if sqlite is not None:
+        from events.store.sqlite import SQLiteEventStore
+
+        store: EventStore = SQLiteEventStore(sqlite)
+        return store
+    from events.store.factory import open_store
+
+    from events.settings import EventsSettings
+
+    opened: EventStore = open_store(EventsSettings())
+    return opened
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m graph.projector`: project once, follow, or rebuild; Neo4j from KNOBS_NEO4J_*."""
+    from graph.settings import Neo4jSettings, driver_from
+
+    parser = argparse.ArgumentParser(prog="python -m graph.projector", description=main.__doc__)
+    parser.add_argument("--sqlite", type=Path, help="SQLite event log (default: KNOBS_EVENTS_* settings)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--follow", action="store_true", help="keep following the log until killed")
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between polls with --follow")
+    parser.add_argument("--rebuild", action="store_true", help="wipe the graph and replay the log")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Neo4jSettings()
+    driver = driver_from(settings)
+    store = _open_store(args.sqlite)
+    try:
+        projector = Projector(driver, store, args.batch_size, database=settings.database)
+        if args.rebuild:
+            count = projector.rebuild()
+        elif args.follow:
+            stop = threading.Event()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stop.set())
+            count = projector.follow(args.poll, stop)
+        else:
+            count = projector.run_once()
+        print(f"projected {count} events; checkpoint {projector.checkpoint()}", flush=True)
+        return 0
+    finally:
+        store.close()
+        driver.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

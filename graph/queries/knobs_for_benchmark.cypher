@@ -1,0 +1,21 @@
+// Which knobs matter on a benchmark: for each experiment and ranking method, the latest
+// ranking (the one recorded last in the log) on the benchmark, one row per parameter
+// with its rank and influence range.
+// Parameters: $benchmark (benchmark name).
+// Columns: experiment, method, ranking_id, as_of, code_version, parameter, rank,
+// influence_lo, influence_hi, values (JSON: per value tried, mean, effect, ci, n, runs).
+MATCH (k:Ranking)-[:FOR_BENCHMARK]->(:Benchmark {id: $benchmark})
+WITH k ORDER BY k.positions[-1] DESC
+WITH k.experiment AS experiment, k.method AS method, collect(k)[0] AS k
+MATCH (k)-[rk:RANKS]->(p:Parameter)
+RETURN experiment,
+       method,
+       k.id AS ranking_id,
+       k.as_of AS as_of,
+       k.code_version AS code_version,
+       p.name AS parameter,
+       rk.rank AS rank,
+       rk.influence_lo AS influence_lo,
+       rk.influence_hi AS influence_hi,
+       rk.values AS values
+ORDER BY experiment, method, rank, parameter

@@ -1,0 +1,297 @@
+"""The read-only gate: run a caller's Cypher only if Neo4j's own planner says it cannot write.
+
+Layers, each enough on its own for the cases it covers:
+1. text: one statement, no EXPLAIN/PROFILE or CYPHER prefix, no LOAD CSV, no CALL of a
+   procedure outside the allowlist (comments and string literals are ignored);
+2. the plan: `EXPLAIN` the query (nothing runs) and refuse any query type but "r"
+   (pure read), any LoadCSV operator, any ProcedureCall outside the allowlist, the
+   transaction/settings commands that plan as reads (TERMINATE TRANSACTIONS does!), and
+   any operator aimed at another database;
+3. the transaction: the query runs in a READ transaction, which Neo4j itself refuses to
+   write in, with a server-side timeout and a row limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import neo4j
+from neo4j.exceptions import Neo4jError
+from neo4j.graph import Node, Path, Relationship
+
+from graph.dump import plain
+from graph.errors import QueryFailed, QueryRefused, translated
+
+DEFAULT_ALLOWED: frozenset[str] = frozenset({
+    "db.labels",
+    "db.relationshipTypes",
+    "db.propertyKeys",
+    "db.schema.visualization",
+    "db.schema.nodeTypeProperties",
+    "db.schema.relTypeProperties",
+})
+"""Procedures a read-only query may CALL: schema introspection, nothing else."""
+
+# Commands that plan as query type "r" but are not reads of the graph.
+_ALLOWED_COMMANDS = frozenset({"ShowIndexes", "ShowConstraints", "ShowProcedures", "ShowFunctions"})
+
+_READ_ONLY = "knobs' Cypher endpoint is read-only"
+
+
+class QueryTimedOut(QueryFailed):
+    """The query ran longer than its time limit and was stopped by Neo4j."""
+
+
+@dataclass(frozen=True)
+class ReadOnlyResult:
+    columns: list[str]
+    rows: list[list[Any]]
+    """JSON-able cells: nodes → {"labels", "properties"}, relationships → {"type",
+    "properties"}, paths → lists alternating nodes and relationships."""
+    truncated: bool
+    """True when the query had more rows than the row limit; `rows` holds the first ones."""
+
+
+def run_readonly(
+    driver: neo4j.Driver,
+    cypher: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    timeout_s: float = 10.0,
+    row_limit: int = 1000,
+    allowed_procedures: Iterable[str] = DEFAULT_ALLOWED,
+    database: str = "neo4j",
+) -> ReadOnlyResult:
+    """Run `cypher` if it is a pure read; raise QueryRefused (before running it) otherwise.
+
+    Raises QueryFailed for Neo4j's errors (syntax, missing parameters), QueryTimedOut when
+    it runs past `timeout_s`, GraphUnavailable when Neo4j cannot be reached.
+    """
+    if timeout_s <= 0 or row_limit < 1:
+        raise ValueError("timeout_s must be positive and row_limit at least 1")
+    allowed = frozenset(allowed_procedures)
+    statement = check_text(cypher, allowed)
+    parameters = dict(params or {})
+    summary = _explain(driver, statement, parameters, database)
+    check_plan(summary.query_type, summary.plan, allowed, database)
+    return _execute(driver, statement, parameters, timeout_s, row_limit, database)
+
+
+# ----------------------------------------------------------------------- text
+
+
+def _code_only(cypher: str) -> str:
+    """`cypher` with comments and string-literal contents blanked to spaces (same length).
+
+    Backtick-quoted names are kept (a procedure may be named with them) but nothing inside
+    them counts as a semicolon or a comment.
+    """
+    out = list(cypher)
+    i, n = 0, len(cypher)
+    while i < n:
+        ch = cypher[i]
+        if ch in "'\"":
+            j = i + 1
+            while j < n and cypher[j] != ch:
+                if cypher[j] == "\\":
+                    out[j] = " "
+                    j += 1
+                if j < n:
+                    out[j] = " "
+                j += 1
+            i = j + 1
+        elif ch == "`":
+            j = cypher.find("`", i + 1)
+            i = n if j < 0 else j + 1
+        elif cypher.startswith("//", i):
+            j = cypher.find("\n", i)
+            j = n if j < 0 else j
+            out[i:j] = " " * (j - i)
+            i = j
+        elif cypher.startswith("/*", i):
+            j = cypher.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out[i:j] = " " * (j - i)
+            i = j
+        else:
+            i += 1
+    return "".join(out)
+
+
+_NAME_PART = r"(?:`[^`]*`|[A-Za-z_][\w$]*)"
+_CALLED = re.compile(rf"\bCALL\s+({_NAME_PART}(?:\s*\.\s*{_NAME_PART})+)", re.IGNORECASE)
+_LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+def _procedure_name(text: str) -> str:
+    return ".".join(part.strip().strip("`") for part in text.split("."))
+
+
+def check_text(cypher: str, allowed: frozenset[str] = DEFAULT_ALLOWED) -> str:
+    """Refuse by reading the text; returns the single statement (a trailing `;` removed)."""
+    if not isinstance(cypher, str) or not cypher.strip():
+        raise QueryRefused("empty query: send one read-only Cypher statement")
+    code = _code_only(cypher)
+    if not code.strip():
+        raise QueryRefused("the query is only comments: send one read-only Cypher statement")
+    semicolons = [i for i, ch in enumerate(code) if ch == ";"]
+    if semicolons:
+        first = semicolons[0]
+        if code[first + 1:].strip(" \t\r\n;"):
+            raise QueryRefused(
+                "more than one statement: send one Cypher statement per request "
+                "(only a single trailing ';' is accepted)"
+            )
+        cypher, code = cypher[:first], code[:first]
+    first_word = _FIRST_WORD.match(code)
+    keyword = first_word.group(1).upper() if first_word else ""
+    if keyword in ("EXPLAIN", "PROFILE"):
+        raise QueryRefused(
+            f"{keyword} queries are not accepted: the gate explains every query itself; "
+            f"send the query without the {keyword} prefix"
+        )
+    if keyword == "CYPHER":
+        raise QueryRefused(
+            "the CYPHER options prefix is not accepted (it may hide EXPLAIN or PROFILE): "
+            "send the query without it"
+        )
+    if _LOAD_CSV.search(code):
+        raise QueryRefused(
+            f"LOAD CSV is not allowed: it reads files and URLs, not the graph; {_READ_ONLY}"
+        )
+    for match in _CALLED.finditer(code):
+        name = _procedure_name(match.group(1))
+        if name not in allowed:
+            raise QueryRefused(_procedure_refusal(name, allowed))
+    return cypher
+
+
+def _procedure_refusal(name: str, allowed: frozenset[str]) -> str:
+    return (
+        f"procedure {name} is not allowed: {_READ_ONLY} and calls only "
+        f"{', '.join(sorted(allowed)) or 'no procedures'}"
+    )
+
+
+# ----------------------------------------------------------------------- plan
+
+
+def _explain(
+    driver: neo4j.Driver, cypher: str, params: dict[str, Any], database: str
+) -> neo4j.ResultSummary:
+    def work(tx: neo4j.ManagedTransaction) -> neo4j.ResultSummary:
+        return tx.run("EXPLAIN " + cypher, params).consume()
+
+    with translated("planning the query"), driver.session(
+        database=database, default_access_mode=neo4j.READ_ACCESS
+    ) as session:
+        return session.execute_read(work)
+
+
+def check_plan(
+    query_type: str | None,
+    plan: Mapping[str, Any] | None,
+    allowed: frozenset[str] = DEFAULT_ALLOWED,
+    database: str = "neo4j",
+) -> None:
+    """Refuse by Neo4j's own reading of the query: its type and its plan's operators."""
+    if query_type != "r":
+        kind = {
+            "w": "write queries",
+            "rw": "write queries",
+            "s": "schema and administration commands",
+        }.get(str(query_type), "queries that are not pure reads")
+        raise QueryRefused(f"{kind} are not allowed: query type is {query_type!r}; {_READ_ONLY}")
+    if plan is None:
+        raise QueryRefused(f"Neo4j returned no plan for the query, so it cannot be checked; {_READ_ONLY}")
+    stack: list[Mapping[str, Any]] = [plan]
+    while stack:
+        operator = stack.pop()
+        stack.extend(operator.get("children") or [])
+        op_type = str(operator.get("operatorType", ""))
+        name, _, target = op_type.partition("@")
+        if target and target != database:
+            raise QueryRefused(
+                f"the query reaches database {target!r}: only {database!r}, knobs' graph, may be read"
+            )
+        details = str((operator.get("args") or {}).get("Details", ""))
+        if name == "LoadCSV":
+            raise QueryRefused(
+                f"LOAD CSV is not allowed: it reads files and URLs, not the graph; {_READ_ONLY}"
+            )
+        if name == "ProcedureCall":
+            called = re.match(r"\s*([^(\s]+)\s*\(", details)
+            procedure = _procedure_name(called.group(1)) if called else details
+            if procedure not in allowed:
+                raise QueryRefused(_procedure_refusal(procedure, allowed))
+        elif name.startswith(("Show", "Terminate")) and name not in _ALLOWED_COMMANDS:
+            raise QueryRefused(
+                f"the {name} command is not allowed: {_READ_ONLY} and reads the graph only "
+                f"(allowed commands: {', '.join(sorted(_ALLOWED_COMMANDS))})"
+            )
+        elif "Administration" in name or "SystemProcedure" in name:
+            raise QueryRefused(f"administration commands are not allowed; {_READ_ONLY}")
+
+
+# ----------------------------------------------------------------------- run
+
+
+def _execute(
+    driver: neo4j.Driver,
+    cypher: str,
+    params: dict[str, Any],
+    timeout_s: float,
+    row_limit: int,
+    database: str,
+) -> ReadOnlyResult:
+    # The timeout travels with the transaction and Neo4j enforces it server-side.
+    @neo4j.unit_of_work(timeout=timeout_s)
+    def work(tx: neo4j.ManagedTransaction) -> ReadOnlyResult:
+        result = tx.run(cypher, params)
+        columns = list(result.keys())
+        rows: list[list[Any]] = []
+        for record in result:
+            if len(rows) == row_limit:
+                return ReadOnlyResult(columns, rows, truncated=True)
+            rows.append([jsonable(value) for value in record.values()])
+        return ReadOnlyResult(columns, rows, truncated=False)
+
+    try:
+        with translated("running the query"), driver.session(
+            database=database, default_access_mode=neo4j.READ_ACCESS
+        ) as session:
+            return session.execute_read(work)
+    except QueryFailed as exc:
+        cause = exc.__cause__
+        code = cause.code if isinstance(cause, Neo4jError) else None
+        if code and "TimedOut" in code:
+            raise QueryTimedOut(
+                f"the query ran past its time limit of {timeout_s:g} s and was stopped: "
+                "narrow it (a LIMIT, a label, an indexed property) or ask for a longer timeout"
+            ) from cause
+        if code and "AccessMode" in code:
+            raise QueryRefused(f"the query tried to write: {_READ_ONLY}") from cause
+        raise
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-able form of one result cell."""
+    if isinstance(value, Node):
+        return {"labels": sorted(value.labels), "properties": plain(dict(value.items()))}
+    if isinstance(value, Relationship):
+        return {"type": value.type, "properties": plain(dict(value.items()))}
+    if isinstance(value, Path):
+        cells: list[Any] = [jsonable(value.nodes[0])]
+        for rel, node in zip(value.relationships, value.nodes[1:], strict=True):
+            cells.append(jsonable(rel))
+            cells.append(jsonable(node))
+        return cells
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return plain(value)

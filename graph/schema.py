@@ -1,0 +1,72 @@
+"""Uniqueness constraints on every node label's and relationship type's `id`, created idempotently.
+
+A constraint is also the index MERGE uses to find a node by id, so projecting stays fast as
+the graph grows. `Activity` and `Entity` (PROV roles) get none: they label nodes of several
+kinds whose ids live in different namespaces.
+"""
+
+from __future__ import annotations
+
+import neo4j
+from neo4j.exceptions import ClientError
+
+from graph.errors import translated
+
+NODE_LABELS: tuple[str, ...] = (
+    "Experiment",
+    "Run",
+    "Parameter",
+    "ParameterValue",
+    "Benchmark",
+    "Score",
+    "Source",
+    "Agent",
+    "Ranking",
+    "Projection",
+)
+
+RELATIONSHIP_TYPES: tuple[str, ...] = (
+    "PART_OF",
+    "USED_VALUE",
+    "VALUE_OF",
+    "WAS_GENERATED_BY",
+    "ON_BENCHMARK",
+    "REPORTED_IN",
+    "WAS_ASSOCIATED_WITH",
+    "WAS_DERIVED_FROM",
+    "USED_RUN",
+    "RANKS",
+    "FOR_BENCHMARK",
+    "ABOUT",
+)
+
+
+def constraint_statements() -> list[str]:
+    """The CREATE CONSTRAINT ... IF NOT EXISTS statements, one per label and type."""
+    nodes = [
+        f"CREATE CONSTRAINT knobs_{label.lower()}_id IF NOT EXISTS "
+        f"FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+        for label in NODE_LABELS
+    ]
+    rels = [
+        f"CREATE CONSTRAINT knobs_rel_{rel_type.lower()}_id IF NOT EXISTS "
+        f"FOR ()-[r:{rel_type}]-() REQUIRE r.id IS UNIQUE"
+        for rel_type in RELATIONSHIP_TYPES
+    ]
+    return nodes + rels
+
+
+def ensure_schema(driver: neo4j.Driver, database: str = "neo4j") -> None:
+    """Create every constraint that is missing; safe to call any number of times, concurrently."""
+    with translated("creating the graph's constraints"):
+        for statement in constraint_statements():
+            try:
+                driver.execute_query(statement, database_=database)
+            except ClientError as exc:
+                # Two processes creating the same constraint at once: the loser sees this.
+                if exc.code and "EquivalentSchemaRuleAlreadyExists" in exc.code:
+                    continue
+                raise
+        # Schema changes come online asynchronously; MERGE must not race an index build.
+        driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+
