@@ -1,7 +1,8 @@
 """A canonical text dump of the whole graph, to compare graphs byte for byte.
 
 One JSON line per node (sorted labels, every property) and per relationship (type, start
-node id, end node id, every property), keys sorted, lists kept in order, lines sorted.
+node id, end node id, every property), keys sorted, lists kept in order; node lines sorted,
+then relationship lines sorted.
 Nothing is left out but Neo4j's internal element ids, which differ between two builds of
 the same graph. An incremental projection and a rebuild from the log dump identically.
 """
@@ -38,27 +39,27 @@ def plain(value: Any) -> Any:
 
 
 def dump_lines(driver: neo4j.Driver, database: str = "neo4j") -> list[str]:
-    """The sorted canonical lines (see the module docstring)."""
-    lines: list[str] = []
+    """The canonical lines: every node, sorted, then every relationship, sorted."""
+    nodes: list[str] = []
+    relationships: list[str] = []
     with translated("dumping the graph"), driver.session(
         database=database, default_access_mode=neo4j.READ_ACCESS
     ) as session, session.begin_transaction() as tx:
         for record in tx.run(_NODES):
-            lines.append(canonical_json({
+            nodes.append(canonical_json({
                 "kind": "node",
                 "labels": sorted(record["labels"]),
                 "properties": plain(record["properties"]),
             }))
         for record in tx.run(_RELATIONSHIPS):
-            lines.append(canonical_json({
+            relationships.append(canonical_json({
                 "kind": "relationship",
                 "type": record["type"],
                 "start": plain(record["start"]),
                 "end": plain(record["end"]),
                 "properties": plain(record["properties"]),
             }))
-    lines.sort()
-    return lines
+    return sorted(nodes) + sorted(relationships)
 
 
 def canonical_dump(driver: neo4j.Driver, database: str = "neo4j") -> str:

@@ -86,8 +86,21 @@ def _merge_tracked(var: str, pattern: str) -> str:
 
 
 def _created_by(var: str) -> str:
-    """ON CREATE clause for shared nodes: only the creating event is recorded."""
+    """ON CREATE clause for shared nodes: only the first event that names it is recorded."""
     return f"{var}.positions = [row.position], {var}.event_ids = [row.event_id]"
+
+
+def _first_mention(var: str) -> str:
+    """Keep a shared node's lists on the lowest position that names it, in any order of arrival.
+
+    The projector applies a batch type by type, so a later event of an earlier-applied type
+    may create the node first; this makes the result the same as strict log order. It
+    writes only when it changes something (hub nodes are matched by nearly every row).
+    """
+    return (
+        f"FOREACH (x IN CASE WHEN row.position < {var}.positions[0] THEN [1] ELSE [] END |\n"
+        f"  SET {var}.positions = [row.position], {var}.event_ids = [row.event_id])\n"
+    )
 
 
 def _newest_head(var: str, pattern: str, *, then: bool = True) -> str:
@@ -125,16 +138,20 @@ CALL (r, row) {{
 CALL (r, row) {{
   MERGE (e:Experiment {{id: row.experiment}})
     ON CREATE SET e.name = row.experiment, {_created_by("e")}
+  {_first_mention("e")}
   {_merge_tracked("po", "(r)-[po:PART_OF {id: row.part_of_id}]->(e)")}
 }}
 CALL (r, row) {{
   UNWIND row.params AS param
   MERGE (k:Parameter {{id: param.name}})
     ON CREATE SET k.name = param.name, {_created_by("k")}
+  {_first_mention("k")}
   MERGE (v:ParameterValue {{id: param.id}})
     ON CREATE SET v.name = param.name, v.value = param.value, {_created_by("v")}
+  {_first_mention("v")}
   MERGE (v)-[vo:VALUE_OF {{id: param.value_of_id}}]->(k)
     ON CREATE SET {_created_by("vo")}
+  {_first_mention("vo")}
   {_merge_tracked("uv", "(r)-[uv:USED_VALUE {id: param.rel_id}]->(v)")}
 }}
 CALL (r, row) {{
@@ -148,6 +165,7 @@ CALL (r, row) {{
 CALL (r, row) {{
   MERGE (a:Agent {{id: row.agent}})
     ON CREATE SET {_created_by("a")}
+  {_first_mention("a")}
   {_merge_tracked("wa", "(r)-[wa:WAS_ASSOCIATED_WITH {id: row.agent_rel_id}]->(a)")}
 }}
 }}
@@ -166,6 +184,7 @@ CALL (s, row) {{
 CALL (s, row) {{
   MERGE (b:Benchmark {{id: row.props.benchmark}})
     ON CREATE SET b.name = row.props.benchmark, {_created_by("b")}
+  {_first_mention("b")}
   {_merge_tracked("ob", "(s)-[ob:ON_BENCHMARK {id: row.benchmark_rel_id}]->(b)")}
 }}
 }}
@@ -182,11 +201,13 @@ CALL (k, row) {{
 CALL (k, row) {{
   MERGE (e:Experiment {{id: row.props.experiment}})
     ON CREATE SET e.name = row.props.experiment, {_created_by("e")}
+  {_first_mention("e")}
   {_merge_tracked("ab", "(k)-[ab:ABOUT {id: row.about_id}]->(e)")}
 }}
 CALL (k, row) {{
   MERGE (b:Benchmark {{id: row.props.benchmark}})
     ON CREATE SET b.name = row.props.benchmark, {_created_by("b")}
+  {_first_mention("b")}
   {_merge_tracked("fb", "(k)-[fb:FOR_BENCHMARK {id: row.benchmark_rel_id}]->(b)")}
 }}
 CALL (k, row) {{
@@ -203,6 +224,7 @@ CALL (k, row) {{
   UNWIND row.parameters AS param
   MERGE (q:Parameter {{id: param.name}})
     ON CREATE SET q.name = param.name, {_created_by("q")}
+  {_first_mention("q")}
   MERGE (k)-[rk:RANKS {{id: param.rel_id}}]->(q)
   SET rk.rank = param.rank, rk.influence_lo = param.influence_lo,
       rk.influence_hi = param.influence_hi, rk.values = param.values
@@ -296,8 +318,10 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
     runs: list[Row] = []
     for ref in event.used_events:
         target = used.get(ref.position)
-        if target is None or target.event_id != ref.event_id:
-            continue  # not in the log as named: `knobs audit` reports it, the graph omits it
+        if target is None or target.event_id != ref.event_id or ref.position >= stored.position:
+            # Not in the log as named, or not before the ranking: `knobs audit` reports it,
+            # the graph omits it (linking it would depend on how the log was batched).
+            continue
         model = target.decode()
         if isinstance(model, BenchmarkScored):
             score = score_node_id(model.experiment, model.run_id, model.benchmark)
@@ -380,6 +404,9 @@ def _rankings(batch: Sequence[tuple[StoredEvent, Event]], lookup: Lookup) -> lis
     return [ranking_row(stored, event, used) for stored, event in batch if isinstance(event, RankingDerived)]
 
 
+# In the order a batch applies them. Types only ever meet on shared nodes (made identical
+# whatever the order, see _first_mention) and on bare nodes that the owning type fills in
+# (a score's run, a run's source); rankings come last so the runs and scores they cite exist.
 HANDLERS: dict[str, Handler] = {
     h.event_type: h
     for h in (

@@ -86,8 +86,9 @@ def run_readonly(
 def _code_only(cypher: str) -> str:
     """`cypher` with comments and string-literal contents blanked to spaces (same length).
 
-    Backtick-quoted names are kept (a procedure may be named with them) but nothing inside
-    them counts as a semicolon or a comment.
+    Backtick-quoted names keep their letters, digits, dots and underscores (a procedure may
+    be named with them); anything else inside them becomes `_`, so it counts as neither a
+    semicolon nor a comment.
     """
     out = list(cypher)
     i, n = 0, len(cypher)
@@ -105,7 +106,11 @@ def _code_only(cypher: str) -> str:
             i = j + 1
         elif ch == "`":
             j = cypher.find("`", i + 1)
-            i = n if j < 0 else j + 1
+            j = n if j < 0 else j
+            for k in range(i + 1, j):
+                if not (cypher[k].isalnum() or cypher[k] in "._"):
+                    out[k] = "_"
+            i = j + 1
         elif cypher.startswith("//", i):
             j = cypher.find("\n", i)
             j = n if j < 0 else j
@@ -122,7 +127,8 @@ def _code_only(cypher: str) -> str:
 
 
 _NAME_PART = r"(?:`[^`]*`|[A-Za-z_][\w$]*)"
-_CALLED = re.compile(rf"\bCALL\s+({_NAME_PART}(?:\s*\.\s*{_NAME_PART})+)", re.IGNORECASE)
+# After CALL, any name is a procedure (subqueries open with `{` or `(`).
+_CALLED = re.compile(rf"\bCALL\s+({_NAME_PART}(?:\s*\.\s*{_NAME_PART})*)", re.IGNORECASE)
 _LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
@@ -186,10 +192,18 @@ def _explain(
     def work(tx: neo4j.ManagedTransaction) -> neo4j.ResultSummary:
         return tx.run("EXPLAIN " + cypher, params).consume()
 
-    with translated("planning the query"), driver.session(
-        database=database, default_access_mode=neo4j.READ_ACCESS
-    ) as session:
-        return session.execute_read(work)
+    try:
+        with translated("planning the query"), driver.session(
+            database=database, default_access_mode=neo4j.READ_ACCESS
+        ) as session:
+            return session.execute_read(work)
+    except QueryFailed as exc:
+        cause = exc.__cause__
+        code = cause.code if isinstance(cause, Neo4jError) else None
+        if code and ("UnsupportedAdministrationCommand" in code or "NotSystemDatabase" in code):
+            # Neo4j would not even plan it; it is an administration command all the same.
+            raise QueryRefused(f"administration commands are not allowed; {_READ_ONLY}") from cause
+        raise
 
 
 def check_plan(

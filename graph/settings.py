@@ -24,6 +24,8 @@ class Neo4jSettings(BaseSettings):
     password: str | None = Field(default=None, repr=False)
     database: str = "neo4j"
     connection_timeout_s: float = Field(default=10.0, gt=0)
+    retry_time_s: float = Field(default=30.0, ge=0)
+    """How long a transaction is retried while Neo4j is unreachable or busy (driver default)."""
 
 
 def driver_from(settings: Neo4jSettings) -> neo4j.Driver:
@@ -45,6 +47,7 @@ def driver_from(settings: Neo4jSettings) -> neo4j.Driver:
             settings.uri,
             auth=(settings.user, settings.password),
             connection_timeout=settings.connection_timeout_s,
+            max_transaction_retry_time=settings.retry_time_s,
         )
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
         raise GraphUnavailable(
