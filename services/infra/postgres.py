@@ -247,13 +247,32 @@ def start_postgres(home: Path, *, timeout_s: float = 60) -> dict[str, Any]:
 def stop_postgres(home: Path, *, timeout_s: float = 60) -> None:
     """Stop the home's PostgreSQL (fast mode: roll back open transactions, checkpoint, exit)."""
     paths = _paths(home)
-    if _postmaster(paths["data"]) is not None:
+    running = _postmaster(paths["data"])
+    if running is not None:
         _run(
             [str(bin_dir() / "pg_ctl"), "stop", "-D", str(paths["data"]), "-m", "fast",
              "-w", "-t", str(int(timeout_s))],
             "stopping PostgreSQL", cwd=paths["base"], log=paths["logfile"],
         )
+        _wait_exited(running[0], timeout_s)
     runtime.clear_state(home, "postgres")
+
+
+def exited(pid: int) -> bool:
+    """Whether `pid` has exited. A zombie has: the server is orphaned by pg_ctl, so reaping
+    it is PID 1's job, and that can take a while in a container."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return not runtime.process_alive(pid)
+    return fields[0] in ("Z", "X")
+
+
+def _wait_exited(pid: int, timeout_s: float) -> None:
+    """pg_ctl returns once postmaster.pid is gone, a moment before the process ends."""
+    deadline = time.monotonic() + timeout_s
+    while not exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def postgres_status(home: Path) -> dict[str, Any]:
