@@ -39,6 +39,10 @@ class ProjectionFailed(GraphError):
     """The projector could not apply an event; the checkpoint was not advanced past it."""
 
 
+class RebuildInProgress(ProjectionFailed):
+    """The graph is being rebuilt (or a rebuild was interrupted); nothing may project meanwhile."""
+
+
 def unavailable_message(exc: BaseException) -> str:
     if isinstance(exc, AuthError):
         return (

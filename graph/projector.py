@@ -24,7 +24,7 @@ import neo4j
 from events.errors import EventsError
 from events.models.base import Event
 from events.store.port import EventStore, StoredEvent
-from graph.errors import GraphUnavailable, ProjectionFailed, translated
+from graph.errors import GraphUnavailable, ProjectionFailed, RebuildInProgress, translated
 from graph.handlers import HANDLERS, Row
 from graph.schema import ensure_schema
 
@@ -34,6 +34,9 @@ PAUSE_ENV = "KNOBS_PROJECTOR_PAUSE_BEFORE_COMMIT"
 """Seconds to sleep inside the transaction, after the writes, before commit (tests only)."""
 
 CHECKPOINT_ID = "main"
+
+REBUILDING = -1
+"""Checkpoint position while a rebuild wipes the graph: no projector may write meanwhile."""
 
 _LOCK_CHECKPOINT = """
 MERGE (p:Projection {id: $id})
@@ -78,6 +81,9 @@ class Projector:
 
     def checkpoint(self) -> int:
         """The last log position the graph holds (0 when nothing is projected), read from Neo4j."""
+        return max(0, self._read_checkpoint())
+
+    def _read_checkpoint(self) -> int:
         with translated("reading the projection checkpoint"):
             records, _, _ = self.driver.execute_query(
                 _READ_CHECKPOINT, {"id": CHECKPOINT_ID},
@@ -120,6 +126,9 @@ class Projector:
                 log.warning("%s; retrying in %.1f s", exc, poll_interval)
                 self._schema_ready = False
                 done = 0
+            except RebuildInProgress as exc:
+                log.warning("%s; waiting %.1f s", exc, poll_interval)
+                done = 0
             total += done
             if done == 0:
                 stop_event.wait(poll_interval)
@@ -128,21 +137,29 @@ class Projector:
     def rebuild(self) -> int:
         """Wipe the graph (nodes, relationships, checkpoint) and replay the whole log.
 
-        The checkpoint is deleted first, in a transaction of its own: if the wipe is
-        interrupted, no checkpoint vouches for a half-deleted graph (run_once then refuses
-        to build on it and asks for a rebuild).
+        The checkpoint node is kept but set to REBUILDING first: that waits for any batch
+        another projector has in flight (it holds the checkpoint's lock), and makes every
+        projector stand still until the wipe is done and the checkpoint reads 0. An
+        interrupted rebuild leaves REBUILDING behind, so nothing builds on a half-wiped graph
+        until `rebuild()` runs again.
         """
         self._ensure_schema()
         with translated("wiping the graph for a rebuild"):
             self.driver.execute_query(
-                "MATCH (p:Projection) DETACH DELETE p", database_=self.database
+                "MERGE (p:Projection {id: $id}) SET p.position = $rebuilding",
+                {"id": CHECKPOINT_ID, "rebuilding": REBUILDING}, database_=self.database,
             )
             with self.driver.session(database=self.database) as session:
                 # Batches of their own: one transaction over a big graph would need its
                 # whole size in memory. CALL ... IN TRANSACTIONS needs an auto-commit query.
                 session.run(
-                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS"
+                    "MATCH (n) WHERE NOT (n:Projection AND n.id = $id) "
+                    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
+                    id=CHECKPOINT_ID,
                 ).consume()
+            self.driver.execute_query(
+                _SET_CHECKPOINT, {"id": CHECKPOINT_ID, "position": 0}, database_=self.database
+            )
         return self.run_once()
 
     # ----------------------------------------------------------------- batches
@@ -162,15 +179,26 @@ class Projector:
             )
         if records and not records[0]["has_checkpoint"] and records[0]["has_nodes"]:
             raise ProjectionFailed(
-                f"database {self.database!r} has nodes but no projection checkpoint (an "
-                "interrupted rebuild, or a database knobs did not build): run "
-                "`knobs graph rebuild` to wipe it and replay the log, or point "
-                "KNOBS_NEO4J_URI / KNOBS_NEO4J_DATABASE at knobs' own database"
+                f"database {self.database!r} has nodes but no projection checkpoint (a "
+                "database knobs did not build?): run `knobs graph rebuild` to wipe it and "
+                "replay the log, or point KNOBS_NEO4J_URI / KNOBS_NEO4J_DATABASE at knobs' "
+                "own database"
+            )
+        with translated("creating the projection checkpoint"):
+            # So that an empty log projects to the same graph as a rebuild of it.
+            self.driver.execute_query(
+                "MERGE (p:Projection {id: $id}) ON CREATE SET p.position = 0",
+                {"id": CHECKPOINT_ID}, database_=self.database,
             )
 
     def _project_batch(self) -> int | None:
         """Project one batch. Returns events consumed, or None if another writer got there first."""
-        after = self.checkpoint()
+        after = self._read_checkpoint()
+        if after == REBUILDING:
+            raise RebuildInProgress(
+                "the graph is being rebuilt, so nothing is projected until the rebuild is done; "
+                "if no rebuild is running (one was interrupted), run `knobs graph rebuild`"
+            )
         events = self.store.read_all(after=after, limit=self.batch_size)
         if not events:
             return 0
@@ -243,9 +271,8 @@ def _open_store(sqlite: Path | None) -> EventStore:
 
         store: EventStore = SQLiteEventStore(sqlite)
         return store
-    from events.store.factory import open_store
-
     from events.settings import EventsSettings
+    from events.store.factory import open_store
 
     opened: EventStore = open_store(EventsSettings())
     return opened

@@ -310,3 +310,67 @@ def test_rankings_link_only_events_the_log_holds_as_named(graph: neo4j.Driver, s
     Projector(graph, store).run_once()
     assert set(links(graph, "rk", "USED_RUN")) == {"e/r"}
     assert links(graph, "rk", "WAS_DERIVED_FROM") == {}
+
+
+def test_an_interrupted_rebuild_blocks_projection_until_rebuilt(
+    graph: neo4j.Driver, store: EventStore
+) -> None:
+    from graph.errors import RebuildInProgress
+    from graph.projector import REBUILDING
+
+    small_log(store)
+    projector = Projector(graph, store)
+    projector.run_once()
+    expected = canonical_dump(graph)
+    # Given a rebuild that stopped half-way through its wipe
+    graph.execute_query("MATCH (p:Projection) SET p.position = $p", p=REBUILDING)
+    graph.execute_query("MATCH (s:Score) DETACH DELETE s")
+    # Then nothing projects onto the half-wiped graph
+    with pytest.raises(RebuildInProgress, match="knobs graph rebuild"):
+        projector.run_once()
+    assert projector.checkpoint() == 0
+    # And a rebuild restores it
+    projector.rebuild()
+    assert canonical_dump(graph) == expected
+
+
+def test_a_follower_waits_out_a_rebuild(graph: neo4j.Driver, store: EventStore) -> None:
+    # Given a projector following the log while another process rebuilds the graph
+    big_log(store, 1500, seed=21)
+    follower = Projector(graph, store, batch_size=50)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            follower.follow(0.02, stop)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    try:
+        while follower.checkpoint() < 300:
+            time.sleep(0.01)
+        Projector(graph, store, batch_size=200).rebuild()
+        big_log(store, 200, seed=22)
+        deadline = time.monotonic() + 60
+        while follower.checkpoint() < store.head() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    # Then the graph is the log's, as a rebuild alone would make it
+    together = canonical_dump(graph)
+    Projector(graph, store).rebuild()
+    assert canonical_dump(graph) == together
+
+
+def test_an_empty_log_projects_like_its_rebuild(graph: neo4j.Driver, store: EventStore) -> None:
+    projector = Projector(graph, store)
+    assert projector.run_once() == 0
+    empty = canonical_dump(graph)
+    assert projector.rebuild() == 0
+    assert canonical_dump(graph) == empty
+    assert empty == '{"kind":"node","labels":["Projection"],"properties":{"id":"main","position":0}}\n'

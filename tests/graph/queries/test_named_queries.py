@@ -23,7 +23,7 @@ def ids(rows: list[dict[str, object]]) -> list[object]:
 
 
 def ranks(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return ranks(rows)
+    return [(r["ranking_id"], r["parameter"], r["rank"]) for r in rows]
 
 
 def run(driver: neo4j.Driver, name: str, **params: object) -> list[dict[str, object]]:
