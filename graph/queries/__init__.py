@@ -1,7 +1,7 @@
 """Named read-only Cypher queries: one `<name>.cypher` file each, described by its header.
 
-A file begins with a block of `// ` comment lines: the first says what the query answers,
-the rest name its parameters. `knobs queries` lists them; `knobs query --name NAME` runs one
+A file begins with a block of `// ` comment lines: the first, a one-line summary of what
+the query answers; the rest detail it and name its parameters and columns. `knobs queries` lists them; `knobs query --name NAME` runs one
 through the read-only gate.
 """
 

@@ -1,5 +1,4 @@
-// Every experiment in the graph with its run count, the benchmarks its runs were scored
-// on, the parameters its runs set, and how many sources and rankings it has.
+// Experiments with their run counts, benchmarks, parameters, sources and rankings.
 // Parameters: none.
 // Columns: name, runs, scores, benchmarks (sorted), parameters (sorted), sources, rankings.
 MATCH (e:Experiment)

@@ -1,6 +1,6 @@
-// Which knobs matter on a benchmark: for each experiment and ranking method, the latest
-// ranking (the one recorded last in the log) on the benchmark, one row per parameter
-// with its rank and influence range.
+// Which knobs matter on a benchmark: the latest ranking's parameters, ranked.
+// For each experiment and ranking method, the ranking recorded last in the log for the
+// benchmark, one row per parameter with its rank and influence range.
 // Parameters: $benchmark (benchmark name).
 // Columns: experiment, method, ranking_id, as_of, code_version, parameter, rank,
 // influence_lo, influence_hi, values (JSON: per value tried, mean, effect, ci, n, runs).

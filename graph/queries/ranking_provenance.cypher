@@ -1,13 +1,14 @@
-// The provenance of one ranking: the ranking, its parameters with ranks and influence
-// ranges, and one row per run it was derived from, with that run's score, source and
-// citation, and the log positions and event ids of every event behind them.
+// Where a ranking came from: its runs, scores, sources and the log positions behind them.
+// The ranking, its parameters with ranks and influence ranges, and one row per run it was
+// derived from, with that run's score, source and citation, and the log positions and
+// event ids of every event behind them. A ranking with no evidence gives one row whose run
+// columns are null.
 // Parameters: $ranking_id (the ranking's id, as in its RankingDerived event).
 // Columns: ranking_id, experiment, benchmark, method, code_version, as_of, baseline,
 // baseline_mean, ranking_positions, ranking_event_ids, used_positions, parameters (list of
 // maps: name, rank, influence_lo, influence_hi, values as JSON), run, run_id, params_json,
 // run_positions, run_event_ids, score, value, stderr, score_positions, score_event_ids,
-// source_id, citation, source_positions. A ranking with no evidence gives one row whose
-// run columns are null.
+// source_id, citation, source_positions.
 MATCH (k:Ranking {id: $ranking_id})
 CALL (k) {
   MATCH (k)-[rk:RANKS]->(p:Parameter)

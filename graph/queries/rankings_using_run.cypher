@@ -1,5 +1,5 @@
-// Every ranking that used a run, directly (USED_RUN) or through one of its scores
-// (WAS_DERIVED_FROM), newest first: what to recompute when a run turns out to be wrong.
+// Rankings that used a run, newest first: what to recompute when a run turns out wrong.
+// A ranking used a run directly (USED_RUN) or through one of its scores (WAS_DERIVED_FROM).
 // Parameters: $experiment (experiment name), $run_id (the run's id within it).
 // Columns: ranking_id, experiment, benchmark, method, code_version, as_of,
 // ranking_positions, ranking_event_ids.

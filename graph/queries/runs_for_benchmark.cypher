@@ -1,7 +1,7 @@
-// Every run of an experiment that has a score on a benchmark, one row per run: its
-// parameters, seed, source, costs and score, with the log positions and event ids of the
-// RunRecorded and BenchmarkScored events behind them, so that a ranking computed from these
-// rows can list exactly the events it used.
+// Runs of an experiment scored on a benchmark, with the events behind each number.
+// One row per run that has a score on $benchmark: its parameters, seed, source, costs and
+// score, with the log positions and event ids of its RunRecorded and BenchmarkScored
+// events, so that a ranking computed from these rows can list exactly the events it used.
 // Parameters: $experiment (experiment name), $benchmark (benchmark name).
 // Columns: run_id, params and costs (lists of [name, value] pairs sorted by name: Cypher
 // without APOC cannot build a map with dynamic keys; dict(pairs) gives the map), seed,
