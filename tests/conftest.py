@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,13 +17,37 @@ from psycopg.conninfo import make_conninfo
 from services.infra.postgres import start_postgres, stop_postgres
 
 
+@contextmanager
+def server_home() -> Iterator[Path]:
+    """A KNOBS_HOME for a PostgreSQL server, outside pytest's tmp root.
+
+    Under root the server runs as `postgres`, which must traverse every parent of its data
+    directory; pytest resets its root (/tmp/pytest-of-<user>) to 0700 whenever any session
+    starts, which would lock a running server out of its own files and crash it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="knobs-test-home-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_home() -> Iterator[Path]:
+    """A fresh home for tests that start and stop their own PostgreSQL."""
+    with server_home() as home:
+        yield home
+
+
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """The URL of the session's PostgreSQL (database `knobs`), started from Debian's packages."""
-    home = tmp_path_factory.mktemp("postgres-home")
-    state = start_postgres(home)
-    yield str(state["url"])
-    stop_postgres(home)
+    with server_home() as home:
+        state = start_postgres(home)
+        try:
+            yield str(state["url"])
+        finally:
+            stop_postgres(home)
 
 
 @pytest.fixture

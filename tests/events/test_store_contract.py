@@ -296,3 +296,23 @@ def test_concurrent_writer_processes_and_a_tailer_never_see_a_gap(backend: Backe
         assert store.verify().ok
         versions = {row.stream_id: row.stream_version for row in store.iter_all()}
         assert set(versions.values()) == {1}
+
+
+def _open_and_append(backend: Backend, writer: int) -> None:
+    with backend.open() as store:
+        store.append([cited(f"opener-{writer}")])
+
+
+@pytest.mark.slow
+def test_a_fresh_log_opened_by_several_processes_at_once(backend: Backend) -> None:
+    # Given no log yet, when four processes create it and append at the same moment
+    ctx = multiprocessing.get_context("spawn")
+    openers = [ctx.Process(target=_open_and_append, args=(backend, w)) for w in range(4)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(60)
+    # Then all succeed and the log holds one event from each
+    assert [o.exitcode for o in openers] == [0] * 4
+    with backend.open() as store:
+        assert store.head() == 4 and store.verify().ok

@@ -17,8 +17,8 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_two_homes_run_side_by_side_and_stop(tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
+def test_two_homes_run_side_by_side_and_stop(postgres_home: Path) -> None:
+    first, second = postgres_home / "a", postgres_home / "b"
     try:
         # Given a home started twice
         a = provision.start_postgres(first)
@@ -52,8 +52,8 @@ def test_two_homes_run_side_by_side_and_stop(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_restart_keeps_the_data_and_a_lost_state_file_is_recovered(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_restart_keeps_the_data_and_a_lost_state_file_is_recovered(postgres_home: Path) -> None:
+    home = postgres_home / "home"
     try:
         state = provision.start_postgres(home)
         with psycopg.connect(state["url"], autocommit=True) as conn:
