@@ -72,8 +72,8 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class _Stored:
-    """The columns of a stored row that decide whether a submitted event duplicates it."""
+class Existing:
+    """The columns of a stored row that decide whether a submitted event repeats it."""
 
     position: int
     event_id: str
@@ -114,14 +114,14 @@ def _same_content(new: Pending, event_type: str, data: str, where: str) -> None:
         )
 
 
-def match_duplicates(pending: Sequence[Pending], stored: Sequence[_Stored]) -> list[_Stored | int | None]:
+def match_duplicates(pending: Sequence[Pending], stored: Sequence[Existing]) -> list[Existing | int | None]:
     """Per submitted event: the stored row it repeats, the index of the earlier batch member
     it repeats (always a root: itself new or stored), or None when it is new."""
     by_key = {s.idempotency_key: s for s in stored if s.idempotency_key is not None}
     by_id = {s.event_id: s for s in stored}
     first_key: dict[str, int] = {}
     first_id: dict[str, int] = {}
-    matches: list[_Stored | int | None] = []
+    matches: list[Existing | int | None] = []
     for i, new in enumerate(pending):
         key = new.idempotency_key
         found = by_key.get(key) if key is not None else None
@@ -199,28 +199,28 @@ class SQLEventStore(EventStore):
         """Rows to insert and the answer per event; must run under the append lock."""
         matches = match_duplicates(pending, self._stored_matching(pending, tx))
         new = [i for i, match in enumerate(matches) if match is None]
-        positions: dict[int, int] = {}
         rows: list[Row] = []
+        positions: dict[int, int] = {}
         if new:
             new_streams = {pending[i].stream_id for i in new}
             exempt = {p.stream_id for p in pending} - new_streams
             versions = self._versions(new_streams | set(expected), tx)
             check_expected(expected, versions, exempt)
-            rows = self._rows(pending, new, versions, tx, positions)
+            rows, positions = self._rows(pending, new, versions, tx)
         return rows, [self._answer(i, pending, matches, positions) for i in range(len(pending))]
 
     @staticmethod
     def _answer(
-        i: int, pending: list[Pending], matches: list[_Stored | int | None], positions: dict[int, int]
+        i: int, pending: list[Pending], matches: list[Existing | int | None], positions: dict[int, int]
     ) -> Appended:
         match = matches[i]
         root = match if isinstance(match, int) else i
         target = matches[root]
-        if isinstance(target, _Stored):
+        if isinstance(target, Existing):
             return Appended(target.position, target.event_id, duplicate=True)
         return Appended(positions[root], pending[root].event_id, duplicate=match is not None)
 
-    def _stored_matching(self, pending: list[Pending], tx: Transaction) -> list[_Stored]:
+    def _stored_matching(self, pending: list[Pending], tx: Transaction) -> list[Existing]:
         keys = [p.idempotency_key for p in pending if p.idempotency_key is not None]
         sql = (
             "SELECT position, event_id, idempotency_key, type, data FROM events "
@@ -230,7 +230,7 @@ class SQLEventStore(EventStore):
         if keys:
             sql += f" OR {self._member('idempotency_key')}"
             params.append(self._list(keys))
-        return [_Stored(*row) for row in tx.fetch(sql, params)]
+        return [Existing(*row) for row in tx.fetch(sql, params)]
 
     def _versions(self, streams: set[str], tx: Transaction) -> dict[str, int]:
         sql = (
@@ -245,14 +245,15 @@ class SQLEventStore(EventStore):
         new: list[int],
         versions: dict[str, int],
         tx: Transaction,
-        positions: dict[int, int],
-    ) -> list[Row]:
-        """Number the new events after the head and chain their hashes (fills `positions`)."""
+    ) -> tuple[list[Row], dict[int, int]]:
+        """Number the new events after the head and chain their hashes; also returns the
+        position given to each new event, by its index in the batch."""
         head = tx.fetch("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", [])
         position, prev_hash = (int(head[0][0]), str(head[0][1])) if head else (0, GENESIS_HASH)
         stream_versions = dict(versions)
         recorded_at = now_iso()
         rows: list[Row] = []
+        positions: dict[int, int] = {}
         for i in new:
             p = pending[i]
             position += 1
@@ -268,7 +269,7 @@ class SQLEventStore(EventStore):
                          p.data, recorded_at, p.idempotency_key, prev_hash, digest))
             positions[i] = position
             prev_hash = digest
-        return rows
+        return rows, positions
 
     def read_all(
         self,
