@@ -1,0 +1,111 @@
+"""What every benchmark shares: the machine it ran on, a clock, a deterministic workload, a table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS: tuple[str, ...] = ("mmlu", "hellaswag", "arc_challenge", "gsm8k", "truthfulqa")
+
+# Six knobs of mixed types, as a results file would hold them: ints, a float, a string.
+PARAMETERS: dict[str, tuple[Any, ...]] = {
+    "n_layer": (12, 24, 32, 48),
+    "n_head": (8, 16, 32),
+    "d_model": (768, 1024, 2048, 4096),
+    "learning_rate": (1e-4, 3e-4, 6e-4, 1e-3),
+    "lora_rank": (4, 8, 16, 64),
+    "data_format": ("verbatim", "qa", "lens"),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run and its scores: `len(scores)` score records."""
+
+    run_id: str
+    seed: int
+    params: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def generate(records: int, benchmarks: int = len(BENCHMARKS), seed: int = 20240601) -> list[Run]:
+    """`records` score records as `records // benchmarks` runs; the same seed gives the same runs."""
+    if benchmarks < 1 or benchmarks > len(BENCHMARKS):
+        raise ValueError(f"benchmarks must be between 1 and {len(BENCHMARKS)}")
+    if records < benchmarks or records % benchmarks:
+        raise ValueError(f"records ({records}) must be a positive multiple of benchmarks ({benchmarks})")
+    rng = random.Random(seed)
+    names = BENCHMARKS[:benchmarks]
+    runs: list[Run] = []
+    for i in range(records // benchmarks):
+        params = {name: rng.choice(values) for name, values in PARAMETERS.items()}
+        scores = {name: round(rng.uniform(0.2, 0.9), 6) for name in names}
+        runs.append(Run(run_id=f"r{i:07d}", seed=rng.randrange(2**31), params=params, scores=scores))
+    return runs
+
+
+class Clock:
+    """Accumulates wall time (perf_counter) under named laps."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+
+    @contextmanager
+    def lap(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - start
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM and software versions: what a reader needs to compare figures."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib: float | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gib = round(int(line.split()[1]) / 1024**2, 1)
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "ram_gib": ram_gib,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table, first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
