@@ -70,5 +70,9 @@ def translated(what: str) -> Iterator[None]:
         raise GraphUnavailable(unavailable_message(exc)) from exc
     except Neo4jError as exc:
         raise QueryFailed(f"{what} failed in Neo4j: {exc.code}: {exc.message}") from exc
-    except (ConfigurationError, DriverError) as exc:
-        raise GraphUnavailable(f"{what}: the Neo4j driver failed ({exc}); check KNOBS_NEO4J_*") from exc
+    except ConfigurationError as exc:
+        raise GraphUnavailable(
+            f"{what}: the Neo4j driver is misconfigured ({exc}); check KNOBS_NEO4J_*"
+        ) from exc
+    except DriverError as exc:
+        raise GraphError(f"{what}: the Neo4j driver failed: {exc}") from exc

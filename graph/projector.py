@@ -38,18 +38,29 @@ CHECKPOINT_ID = "main"
 REBUILDING = -1
 """Checkpoint position while a rebuild wipes the graph: no projector may write meanwhile."""
 
+# Two statements, because Neo4j reads are read-committed: a statement that reads the
+# position and then waits for the lock (SET p.position = p.position) would go on with the
+# value it read before waiting — and write it back. So: take the lock with a blind write,
+# then read the position in a new statement, which sees what the lock's last holder
+# committed. A second projector waits on the lock, then sees the position moved and backs
+# off instead of applying the same batch again.
 _LOCK_CHECKPOINT = """
 MERGE (p:Projection {id: $id})
   ON CREATE SET p.position = 0
-// Writing the property takes the node's write lock: a second projector waits here, then
-// sees the position moved and backs off instead of applying the same batch again.
-SET p.position = p.position
+SET p.locked = true
+"""
+
+_READ_LOCKED_CHECKPOINT = """
+MATCH (p:Projection {id: $id})
+REMOVE p.locked
 RETURN p.position AS position
 """
 
-_SET_CHECKPOINT = "MATCH (p:Projection {id: $id}) SET p.position = $position"
+# `hash` is the chain hash of the event at `position`: it ties the graph to the one log
+# (and the one history of it) it was projected from.
+_SET_CHECKPOINT = "MATCH (p:Projection {id: $id}) SET p.position = $position, p.hash = $hash"
 
-_READ_CHECKPOINT = "MATCH (p:Projection {id: $id}) RETURN p.position AS position"
+_READ_CHECKPOINT = "MATCH (p:Projection {id: $id}) RETURN p.position AS position, p.hash AS hash"
 
 
 @dataclass(frozen=True)
@@ -81,15 +92,33 @@ class Projector:
 
     def checkpoint(self) -> int:
         """The last log position the graph holds (0 when nothing is projected), read from Neo4j."""
-        return max(0, self._read_checkpoint())
+        return max(0, self._read_checkpoint()[0])
 
-    def _read_checkpoint(self) -> int:
+    def _read_checkpoint(self) -> tuple[int, str | None]:
         with translated("reading the projection checkpoint"):
             records, _, _ = self.driver.execute_query(
                 _READ_CHECKPOINT, {"id": CHECKPOINT_ID},
                 database_=self.database, routing_=neo4j.RoutingControl.READ,
             )
-        return int(records[0]["position"]) if records else 0
+        if not records:
+            return 0, None
+        return int(records[0]["position"]), records[0]["hash"]
+
+    def _check_same_log(self, position: int, hash_: str | None) -> None:
+        """Refuse to extend a graph that was projected from another log (or another history)."""
+        if position <= 0:
+            return
+        found = self.store.read_positions([position])
+        if found and found[0].hash == hash_:
+            return
+        here = (f"its event there has hash {found[0].hash[:12]}" if found
+                else f"its head is {self.store.head()}")
+        raise ProjectionFailed(
+            f"the graph was projected from a different event log: its checkpoint is position "
+            f"{position} with hash {str(hash_)[:12]}, but in this log {here}. Run "
+            "`knobs graph rebuild` to rebuild it from this log, or point KNOBS_EVENTS_* / "
+            "KNOBS_NEO4J_* at the pair that belong together"
+        )
 
     def lag(self) -> int:
         """How many log positions the graph is behind (store head minus checkpoint)."""
@@ -119,15 +148,17 @@ class Projector:
         long-running projector survives a database restart.
         """
         total = 0
+        waiting: type[Exception] | None = None  # log a wait once, not at every poll
         while not stop_event.is_set():
             try:
                 done = self.run_once()
-            except GraphUnavailable as exc:
-                log.warning("%s; retrying in %.1f s", exc, poll_interval)
-                self._schema_ready = False
-                done = 0
-            except RebuildInProgress as exc:
-                log.warning("%s; waiting %.1f s", exc, poll_interval)
+                waiting = None
+            except (GraphUnavailable, RebuildInProgress) as exc:
+                if waiting is not type(exc):
+                    log.warning("%s; retrying every %.2g s", exc, poll_interval)
+                    waiting = type(exc)
+                if isinstance(exc, GraphUnavailable):
+                    self._schema_ready = False
                 done = 0
             total += done
             if done == 0:
@@ -146,7 +177,7 @@ class Projector:
         self._ensure_schema()
         with translated("wiping the graph for a rebuild"):
             self.driver.execute_query(
-                "MERGE (p:Projection {id: $id}) SET p.position = $rebuilding",
+                "MERGE (p:Projection {id: $id}) SET p.position = $rebuilding REMOVE p.hash",
                 {"id": CHECKPOINT_ID, "rebuilding": REBUILDING}, database_=self.database,
             )
             with self.driver.session(database=self.database) as session:
@@ -158,7 +189,8 @@ class Projector:
                     id=CHECKPOINT_ID,
                 ).consume()
             self.driver.execute_query(
-                _SET_CHECKPOINT, {"id": CHECKPOINT_ID, "position": 0}, database_=self.database
+                _SET_CHECKPOINT, {"id": CHECKPOINT_ID, "position": 0, "hash": None},
+                database_=self.database,
             )
         return self.run_once()
 
@@ -193,12 +225,13 @@ class Projector:
 
     def _project_batch(self) -> int | None:
         """Project one batch. Returns events consumed, or None if another writer got there first."""
-        after = self._read_checkpoint()
+        after, hash_ = self._read_checkpoint()
         if after == REBUILDING:
             raise RebuildInProgress(
                 "the graph is being rebuilt, so nothing is projected until the rebuild is done; "
                 "if no rebuild is running (one was interrupted), run `knobs graph rebuild`"
             )
+        self._check_same_log(after, hash_)
         events = self.store.read_all(after=after, limit=self.batch_size)
         if not events:
             return 0
@@ -208,12 +241,13 @@ class Projector:
         def work(tx: neo4j.ManagedTransaction) -> bool:
             # Idempotent, as the driver requires of a retried transaction function: it
             # applies the batch only when the checkpoint is still where it was read.
-            record = tx.run(_LOCK_CHECKPOINT, id=CHECKPOINT_ID).single(strict=True)
+            tx.run(_LOCK_CHECKPOINT, id=CHECKPOINT_ID).consume()
+            record = tx.run(_READ_LOCKED_CHECKPOINT, id=CHECKPOINT_ID).single(strict=True)
             if int(record["position"]) != after:
                 return False
             for statement in statements:
                 tx.run(statement.cypher, rows=statement.rows).consume()
-            tx.run(_SET_CHECKPOINT, id=CHECKPOINT_ID, position=last).consume()
+            tx.run(_SET_CHECKPOINT, id=CHECKPOINT_ID, position=last, hash=events[-1].hash).consume()
             pause = float(os.environ.get(PAUSE_ENV) or 0)
             if pause > 0:
                 log.warning("paused %.1f s before commit of positions %d..%d (%s)",

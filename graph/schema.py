@@ -58,15 +58,19 @@ def constraint_statements() -> list[str]:
 
 def ensure_schema(driver: neo4j.Driver, database: str = "neo4j") -> None:
     """Create every constraint that is missing; safe to call any number of times, concurrently."""
-    with translated("creating the graph's constraints"):
+    # "An equivalent constraint already exists" is the expected answer after the first call.
+    quiet = [neo4j.NotificationDisabledClassification.SCHEMA]
+    with translated("creating the graph's constraints"), driver.session(
+        database=database, notifications_disabled_classifications=quiet
+    ) as session:
         for statement in constraint_statements():
             try:
-                driver.execute_query(statement, database_=database)
+                session.run(statement).consume()
             except ClientError as exc:
                 # Two processes creating the same constraint at once: the loser sees this.
                 if exc.code and "EquivalentSchemaRuleAlreadyExists" in exc.code:
                     continue
                 raise
         # Schema changes come online asynchronously; MERGE must not race an index build.
-        driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+        session.run("CALL db.awaitIndexes(300)").consume()
 

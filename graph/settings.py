@@ -48,6 +48,9 @@ def driver_from(settings: Neo4jSettings) -> neo4j.Driver:
             auth=(settings.user, settings.password),
             connection_timeout=settings.connection_timeout_s,
             max_transaction_retry_time=settings.retry_time_s,
+            # "No such property/label" is expected on a sparse or empty graph (a run
+            # without a seed, a database before its first import): not worth a warning.
+            notifications_disabled_classifications=[neo4j.NotificationDisabledClassification.UNRECOGNIZED],
         )
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
         raise GraphUnavailable(

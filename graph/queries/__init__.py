@@ -1,8 +1,8 @@
 """Named read-only Cypher queries: one `<name>.cypher` file each, described by its header.
 
 A file begins with a block of `// ` comment lines: the first, a one-line summary of what
-the query answers; the rest detail it and name its parameters and columns. `knobs queries` lists them; `knobs query --name NAME` runs one
-through the read-only gate.
+the query answers; the rest detail it and name its parameters and columns. `knobs queries`
+lists them; `knobs query --name NAME` runs one through the read-only gate.
 """
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ def test_replaying_from_an_earlier_checkpoint_changes_nothing(
     projector.run_once()
     before = canonical_dump(graph)
     # When the checkpoint is moved back and the events after it are applied again
-    graph.execute_query("MATCH (p:Projection) SET p.position = $p", p=reset_to)
+    at = store.read_positions([reset_to])
+    graph.execute_query("MATCH (p:Projection) SET p.position = $p, p.hash = $h",
+                        p=reset_to, h=at[0].hash if at else None)
     assert projector.run_once() == store.head() - reset_to
     # Then the graph is exactly what it was
     assert canonical_dump(graph) == before
@@ -374,3 +376,27 @@ def test_an_empty_log_projects_like_its_rebuild(graph: neo4j.Driver, store: Even
     assert projector.rebuild() == 0
     assert canonical_dump(graph) == empty
     assert empty == '{"kind":"node","labels":["Projection"],"properties":{"id":"main","position":0}}\n'
+
+
+def test_a_graph_from_another_log_is_not_extended(graph: neo4j.Driver, store: EventStore, tmp_path) -> None:
+    from events.store.sqlite import SQLiteEventStore
+
+    # Given a graph projected from one log
+    big_log(store, 100, seed=1)
+    Projector(graph, store).run_once()
+    # When a projector is pointed at another log, longer or shorter
+    for n in (50, 300):
+        other = SQLiteEventStore(tmp_path / f"other-{n}.sqlite3")
+        try:
+            big_log(other, n, seed=2)
+            # Then it refuses to mix the two
+            with pytest.raises(ProjectionFailed, match="different event log"):
+                Projector(graph, other).run_once()
+        finally:
+            other.close()
+    # And a rebuild from the other log is the way out
+    other = SQLiteEventStore(tmp_path / "other-300.sqlite3")
+    try:
+        assert Projector(graph, other).rebuild() == other.head()
+    finally:
+        other.close()
