@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import neo4j
@@ -378,7 +379,9 @@ def test_an_empty_log_projects_like_its_rebuild(graph: neo4j.Driver, store: Even
     assert empty == '{"kind":"node","labels":["Projection"],"properties":{"id":"main","position":0}}\n'
 
 
-def test_a_graph_from_another_log_is_not_extended(graph: neo4j.Driver, store: EventStore, tmp_path) -> None:
+def test_a_graph_from_another_log_is_not_extended(
+    graph: neo4j.Driver, store: EventStore, tmp_path: Path
+) -> None:
     from events.store.sqlite import SQLiteEventStore
 
     # Given a graph projected from one log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import neo4j
 import pytest
@@ -18,15 +19,15 @@ REQUIRED = {"runs_for_benchmark", "ranking_provenance", "rankings_using_run", "k
             "experiments"}
 
 
-def ids(rows: list[dict[str, object]]) -> list[object]:
+def ids(rows: list[dict[str, Any]]) -> list[object]:
     return [r["ranking_id"] for r in rows]
 
 
-def ranks(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+def ranks(rows: list[dict[str, Any]]) -> list[tuple[object, ...]]:
     return [(r["ranking_id"], r["parameter"], r["rank"]) for r in rows]
 
 
-def run(driver: neo4j.Driver, name: str, **params: object) -> list[dict[str, object]]:
+def run(driver: neo4j.Driver, name: str, **params: Any) -> list[dict[str, Any]]:
     records, _, _ = driver.execute_query(load_query(name).cypher, params, routing_=neo4j.RoutingControl.READ)
     return [r.data() for r in records]
 
@@ -68,8 +69,8 @@ def test_runs_for_benchmark(projected: SmallLog, graph: neo4j.Driver, store: Eve
     by_pos = {e.position: e.event_id for e in store.read_all()}
     assert [r["run_id"] for r in rows] == ["a", "base"]
     a, base = rows
-    assert dict(a["params"]) == {"lr": 0.3, "layers": 6}  # type: ignore[call-overload]
-    assert dict(base["costs"]) == {"gpu_hours": 12.0, "tokens": 1e9}  # type: ignore[call-overload]
+    assert dict(a["params"]) == {"lr": 0.3, "layers": 6}
+    assert dict(base["costs"]) == {"gpu_hours": 12.0, "tokens": 1e9}
     assert (base["seed"], base["source_id"], base["value"], base["stderr"]) == (1, "vaswani2017", 25.8, 0.1)
     assert (a["value"], a["n"], a["source_id"]) == (24.5, 3000, None)
     assert a["run_positions"] == [projected.run_a, projected.run_a_again]
@@ -86,15 +87,15 @@ def test_ranking_provenance(projected: SmallLog, graph: neo4j.Driver) -> None:
     first = rows[0]
     assert (first["experiment"], first["benchmark"], first["method"]) == ("tfm", "bleu", "ofat")
     assert first["ranking_positions"] == [projected.ranking]
-    assert [p["name"] for p in first["parameters"]] == ["lr", "layers"]  # type: ignore[attr-defined]
-    assert json.loads(first["parameters"][0]["values"])[1]["effect"] == 0.5  # type: ignore[index]
+    assert [p["name"] for p in first["parameters"]] == ["lr", "layers"]
+    assert json.loads(first["parameters"][0]["values"])[1]["effect"] == 0.5
     base = rows[1]
     assert (base["source_id"], base["citation"]) == ("vaswani2017", "Vaswani et al. 2017, Table 3")
     assert base["source_positions"] == [projected.source]
     assert base["run_positions"] == [projected.run_base]
     assert base["score_positions"] == [projected.score_base]
-    linked = {p for r in rows for key in ("run_positions", "score_positions") for p in r[key]}  # type: ignore[attr-defined]
-    assert set(first["used_positions"]) <= linked  # type: ignore[arg-type]
+    linked = {p for r in rows for key in ("run_positions", "score_positions") for p in r[key]}
+    assert set(first["used_positions"]) <= linked
     assert run(graph, "ranking_provenance", ranking_id="nope") == []
 
 
