@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from events.store.factory import open_store
-from graph.projector import Projector
-from graph.settings import Neo4jSettings, driver_from
-
 from events.errors import StoreUnavailable
 from events.settings import EventsSettings, knobs_home
 from events.store import EventStore
+from events.store.factory import open_store
+from graph.projector import Projector
+from graph.settings import Neo4jSettings, driver_from
 from services.errors import Unavailable
 from services.infra import runtime
 

@@ -81,7 +81,10 @@ def rank(ctx: Context, experiment: str, benchmark: str, baseline_run: str | None
             )
         baseline = dict(match[0].params)
     result = analyse(observations, baseline)
-    as_of = ctx.store().head()
+    # The newest event among everything the analysis looked at (used or left out): a
+    # function of the evidence, not of when it ran, so re-ranking the same evidence yields
+    # the identical fact, and events appended since (rankings, other experiments) don't matter.
+    as_of = max(p for o in observations for p in o.positions)
     used = _used_events(ctx, observations, set(result.used_runs), benchmark)
     settings: dict[str, Any] = {"baseline_run": baseline_run, "ci_level": 0.95}
     identity = canonical_json({

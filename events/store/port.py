@@ -180,7 +180,10 @@ def verify_chain(rows: Iterator[StoredEvent]) -> VerifyReport:
 
 
 class EventStore(ABC):
-    """The port. Backends: `events.store.sqlite.SQLiteEventStore`, `events.store.postgres.PostgresEventStore`."""
+    """The port.
+
+    Backends: `events.store.sqlite.SQLiteEventStore`, `events.store.postgres.PostgresEventStore`.
+    """
 
     @abstractmethod
     def append(

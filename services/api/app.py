@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
-from graph.readonly import run_readonly
 
+from graph.readonly import run_readonly
 from services.api.deps import ContextDep, ReadScope, SettingsDep, WriteScope
 from services.api.errors import install_handlers
 from services.api.schemas import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from graph.errors import GraphError, GraphUnavailable, QueryRefused
 
 from events.errors import (
     ConcurrencyConflict,
@@ -15,6 +14,7 @@ from events.errors import (
     StoreUnavailable,
     UnknownEventType,
 )
+from graph.errors import GraphError, GraphUnavailable, QueryRefused
 from services.errors import ServiceError
 
 EVENTS_STATUS: list[tuple[type[EventsError], int]] = [

@@ -6,10 +6,10 @@ import json
 import threading
 
 import typer
-from graph.dump import canonical_dump
-from graph.readonly import run_readonly
 
+from graph.dump import canonical_dump
 from graph.queries import list_queries, load_query
+from graph.readonly import run_readonly
 from services.cli.output import emit_json, table
 from services.context import Context
 from services.errors import BadInput

@@ -115,7 +115,7 @@ def render_audit(trail: dict[str, Any]) -> str:
     lines = [
         f"Ranking {r['ranking_id']}",
         f"  {r['method']} on {r['benchmark']} in {r['experiment']}; code {r['code_version']}; "
-        f"computed at log position {r['as_of']}",
+        f"evidence up to log position {r['as_of']}",
         f"  recorded: event #{ev['position']} {ev['type']} {ev['event_id']} sha256 {ev['hash'][:16]}…",
         "  ranks: " + ", ".join(f"{p['rank']}. {p['name']}" for p in trail["parameters"]),
         f"  derived from {trail['events_used']} events:",
