@@ -1,17 +1,37 @@
 """Event models, one module per area; importing this package registers them all."""
 
 from events.models.base import Event, JSONScalar, decode, event_types, register, upcaster
+from events.models.experiments import (
+    ExperimentDeclared,
+    RunCompleted,
+    RunDispatched,
+    RunFailed,
+    RunProgressed,
+    RunRequested,
+    RunStarted,
+)
 from events.models.rankings import ParameterRanking, RankingDerived, UsedEvent, ValueEffect
 from events.models.results import BenchmarkScored, RunRecorded, SourceCited
+from events.models.training import TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
 
 __all__ = [
+    "TRAINING_BENCHMARKS",
+    "TRAINING_KNOBS",
     "BenchmarkScored",
     "Event",
+    "ExperimentDeclared",
     "JSONScalar",
     "ParameterRanking",
     "RankingDerived",
+    "RunCompleted",
+    "RunDispatched",
+    "RunFailed",
+    "RunProgressed",
     "RunRecorded",
+    "RunRequested",
+    "RunStarted",
     "SourceCited",
+    "TrainingParams",
     "UsedEvent",
     "ValueEffect",
     "decode",

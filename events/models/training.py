@@ -1,0 +1,89 @@
+"""What a training request may set: the contract between services and workers.
+
+Services validate experiment specs against `TrainingParams`; workers build their trainer's
+config from it. It lives here, on the floor both stand on, so neither imports the other.
+Every field is a knob a spec may vary (`seed` travels beside it, on the request).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ModelFamily = Literal["gpt2", "llama"]
+DataFormat = Literal["plain", "qa", "mixed"]
+Tokenizer = Literal["char", "bpe"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+class TrainingParams(BaseModel):
+    """A small causal LM trained from config on a generated (or local) corpus.
+
+    Defaults train a ~0.1M-parameter GPT-2 on the biographies corpus in seconds on a CPU.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- architecture (built from a transformers config; nothing is downloaded)
+    model_family: ModelFamily = "gpt2"
+    n_layer: int = Field(default=2, ge=1, le=96)
+    n_head: int = Field(default=2, ge=1, le=128)
+    d_model: int = Field(default=64, ge=8, le=16384)
+    d_ff: int | None = Field(default=None, ge=8, description="MLP width; default 4 * d_model")
+    context_length: int = Field(default=128, ge=16, le=32768)
+    tokenizer: Tokenizer = "bpe"
+    vocab_size: int = Field(default=512, ge=64, le=262144, description="BPE only; char is fixed")
+
+    # --- data: the biographies corpus (or a local text/JSONL file)
+    corpus: str = Field(default="biographies", description="'biographies' or 'file:PATH'")
+    n_people: int = Field(default=200, ge=4, le=1_000_000)
+    qa_fraction: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="share of people whose question-answer pairs are in the training data",
+    )
+    format: DataFormat = "mixed"
+    repetitions: int = Field(
+        default=1, ge=1, le=1000, description="renderings of each biography in the corpus"
+    )
+    train_tokens: int = Field(default=200_000, ge=1_000, description="tokens processed in training")
+
+    # --- optimisation
+    lr: float = Field(default=3.0e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(default=16, ge=1, le=65536)
+    warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.1, ge=0.0, le=10.0)
+    grad_clip: float = Field(default=1.0, gt=0.0)
+
+    # --- LoRA (peft) on a base model trained earlier in the same store
+    lora_rank: int | None = Field(default=None, ge=1, le=4096)
+    lora_alpha: float = Field(default=16.0, gt=0.0)
+    lora_targets: str = Field(default="auto", description="'auto' or comma-separated module names")
+    base_run: str | None = Field(default=None, description="'<experiment>/<run_id>' of the base model")
+
+    precision: Precision = "auto"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TrainingParams:
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.lora_rank is not None and not self.base_run:
+            raise ValueError("lora_rank needs base_run: the '<experiment>/<run_id>' of a trained base model")
+        if self.corpus != "biographies" and not self.corpus.startswith("file:"):
+            raise ValueError("corpus must be 'biographies' or 'file:PATH'")
+        return self
+
+
+TRAINING_KNOBS: tuple[str, ...] = tuple(TrainingParams.model_fields)
+"""The parameter names a `train` experiment may set or vary."""
+
+TRAINING_BENCHMARKS: dict[str, str] = {
+    "qa_exact_match": "exact-match accuracy on questions about people whose QA pairs were held out "
+    "(knowledge extracted from biographies alone); higher is better",
+    "qa_exact_match_seen": "exact-match accuracy on questions about people whose QA pairs were in "
+    "training; higher is better",
+    "heldout_loss": "mean next-token cross-entropy (nats) on held-out documents; lower is better",
+}
+"""Benchmarks the trainer's evaluator knows, by name (the workers' registry must cover them)."""

@@ -1,0 +1,82 @@
+"""Dramatiq actors. Each is declared on the broker it is given, with explicit limits.
+
+Dramatiq's defaults (20 retries, a 10-minute limit) are wrong for training, so every actor
+sets `queue_name`, `time_limit` and `max_retries`. A failed run is not retried — the
+failure is a result (`RunFailed`); only infrastructure errors are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq import Actor, Broker
+from dramatiq.middleware import CurrentMessage
+
+from events.settings import EventsSettings
+from events.store import EventStore
+from events.store.factory import open_store
+from workers.attempt import Attempt, Outcome, RetryableError
+from workers.settings import WorkerSettings
+
+log = logging.getLogger("knobs.workers.actors")
+
+TRAIN_QUEUE = "knobs.train"
+GRACE_S = 300
+"""The broker's own time limit is a backstop past ours: evaluation and saving come after training."""
+
+
+def worker_name() -> str:
+    return f"knobs-worker@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Actors:
+    train_run: Actor[[str, str], None]
+
+
+def declare_actors(broker: Broker, settings: WorkerSettings,
+                   store_factory: Callable[[], EventStore] | None = None,
+                   on_outcome: Callable[[str, str, Outcome], None] | None = None) -> Actors:
+    """Declare the actors on `broker`; `store_factory` opens the event log for each message."""
+    open_log = store_factory or (lambda: open_store(EventsSettings()))
+
+    def train_run(experiment: str, run_id: str) -> None:
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message else 0
+        # Unique per delivery: a redelivery after a killed worker keeps the message id.
+        attempt = f"{message.message_id if message else 'direct'}/r{retries}/{uuid.uuid4().hex[:8]}"
+        store = open_log()
+        try:
+            job = Attempt(store, experiment=experiment, run_id=run_id, attempt=attempt,
+                          worker=worker_name(), artifacts=settings.resolved_artifacts_dir(),
+                          time_limit_s=settings.train_time_limit_s,
+                          progress_every_s=settings.progress_every_s)
+            try:
+                outcome = job.run()
+            except RetryableError as exc:
+                if retries < settings.max_retries:
+                    raise
+                log.error("giving up on %s/%s after %d retries: %s", experiment, run_id, retries, exc)
+                outcome = job.fail("gave_up", f"infrastructure error after {retries} retries: {exc}")
+            log.info("%s/%s %s: %s", experiment, run_id, outcome.status, outcome.detail)
+            if on_outcome is not None:
+                on_outcome(experiment, run_id, outcome)
+        finally:
+            store.close()
+
+    actor: Actor[[str, str], None] = dramatiq.actor(
+        broker=broker,
+        actor_name="train_run",
+        queue_name=TRAIN_QUEUE,
+        time_limit=(settings.train_time_limit_s + GRACE_S) * 1000,
+        max_retries=settings.max_retries,
+        min_backoff=1_000,
+        max_backoff=30_000,
+    )(train_run)
+    return Actors(train_run=actor)

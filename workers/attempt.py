@@ -1,0 +1,312 @@
+"""One attempt at one requested run: start, supervise the training child, record the outcome.
+
+Exactly one terminal event per run, whatever is redelivered or killed: `RunCompleted` and
+`RunFailed` share one idempotency key per run (`terminal_key`), so the store refuses a
+second ending, and the run's facts (`RunRecorded`, `BenchmarkScored`) are appended in the
+same atomic batch as its `RunCompleted`, so they exist exactly when it does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import math
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from events.errors import IdempotencyMismatch
+from events.models import BenchmarkScored, Event, RunRecorded
+from events.models.experiments import (
+    TERMINAL_TYPES,
+    FailureKind,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunRequested,
+    RunStarted,
+    run_stream,
+    terminal_key,
+)
+from events.store import EventStore, NewEvent
+
+log = logging.getLogger("knobs.workers.attempt")
+
+EVENT_NAMESPACE = uuid.UUID("3b0f7c4e-2d1a-5e8f-9b6c-7a4d2e1f0c9b")
+"""Fixed forever: worker event ids are uuid5(EVENT_NAMESPACE, idempotency key)."""
+
+Status = Literal["completed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    detail: str
+
+
+class RetryableError(RuntimeError):
+    """Infrastructure trouble (not the run's fault): let the broker redeliver."""
+
+
+def keyed(event: Event, key: str) -> NewEvent:
+    return NewEvent(event=event, event_id=uuid.uuid5(EVENT_NAMESPACE, key), idempotency_key=key)
+
+
+def run_key(kind: str, experiment: str, run_id: str, *rest: object) -> str:
+    return ":".join([f"run-{kind}", f"{experiment}/{run_id}", *(str(r) for r in rest)])
+
+
+def attempt_slug(attempt: str) -> str:
+    return hashlib.sha256(attempt.encode()).hexdigest()[:12]
+
+
+def ended(store: EventStore, experiment: str, run_id: str) -> bool:
+    return any(e.event_type in TERMINAL_TYPES for e in store.read_stream(run_stream(experiment, run_id)))
+
+
+def requested(store: EventStore, experiment: str, run_id: str) -> RunRequested | None:
+    for stored in store.read_stream(run_stream(experiment, run_id)):
+        if stored.event_type == RunRequested.event_type:
+            event = stored.decode()
+            assert isinstance(event, RunRequested)
+            return event
+    return None
+
+
+def artifact_of(store: EventStore, base_run: str) -> Path:
+    """The checkpoint directory a completed run left, for LoRA on top of it."""
+    experiment, _, run_id = base_run.rpartition("/")
+    for stored in store.read_stream(run_stream(experiment, run_id)):
+        if stored.event_type == RunCompleted.event_type:
+            artifact = stored.data.get("artifact")
+            if artifact and Path(artifact).exists():
+                return Path(artifact)
+            raise FileNotFoundError(f"base run {base_run} completed but its checkpoint {artifact} is gone")
+    raise FileNotFoundError(
+        f"base_run {base_run!r} has no RunCompleted in this store: train the base model first "
+        "(base_run is '<experiment>/<run_id>')"
+    )
+
+
+def detect_device() -> str:
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when the worker dies, so no orphan trains on."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    os.setsid()
+
+
+class Attempt:
+    """Runs one delivery of a run's message, top to bottom."""
+
+    def __init__(self, store: EventStore, *, experiment: str, run_id: str, attempt: str,
+                 worker: str, artifacts: Path, time_limit_s: float, progress_every_s: float = 2.0) -> None:
+        self.store = store
+        self.experiment = experiment
+        self.run_id = run_id
+        self.attempt = attempt
+        self.worker = worker
+        self.artifacts = artifacts
+        self.time_limit_s = time_limit_s
+        self.progress_every_s = progress_every_s
+
+    # ------------------------------------------------------------------ the attempt
+
+    def run(self) -> Outcome:
+        if ended(self.store, self.experiment, self.run_id):
+            return Outcome("skipped", "already ended (a redelivered or duplicate message)")
+        request = requested(self.store, self.experiment, self.run_id)
+        if request is None:
+            return self.fail("invalid", f"no RunRequested for {self.experiment}/{self.run_id} in this log")
+        device = detect_device()
+        self.append([keyed(
+            RunStarted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+                       worker=self.worker, device=device),
+            run_key("started", self.experiment, self.run_id, self.attempt),
+        )])
+        out_dir = self.fresh_attempt_dir()
+        try:
+            base = artifact_of(self.store, str(request.params["base_run"])) \
+                if request.params.get("base_run") else None
+        except FileNotFoundError as exc:
+            return self.fail("invalid", str(exc))
+        message = self.supervise(request, out_dir, base)
+        if "result" in message:
+            return self.complete(request, message["result"])
+        error = message["error"]
+        return self.fail(error["kind"], error["reason"])
+
+    def fresh_attempt_dir(self) -> Path:
+        """A clean directory for this attempt; half-finished attempts' leftovers are removed."""
+        run_dir = self.artifacts / self.experiment / self.run_id
+        out_dir = run_dir / attempt_slug(self.attempt)
+        if run_dir.exists():
+            for old in run_dir.iterdir():
+                shutil.rmtree(old, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        return out_dir
+
+    # ------------------------------------------------------------- the child process
+
+    def supervise(self, request: RunRequested, out_dir: Path, base: Path | None) -> dict[str, Any]:
+        """Run the training child to its end or to the time limit; its last protocol message."""
+        request_file = out_dir / "request.json"
+        request_file.write_text(json.dumps({
+            "params": request.params, "seed": request.seed, "benchmarks": request.benchmarks,
+            "out_dir": str(out_dir / "model"), "base_checkpoint": str(base) if base else None,
+        }))
+        stderr_path = out_dir / "child.stderr"
+        deadline = time.monotonic() + self.time_limit_s
+        with open(stderr_path, "wb") as stderr:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "workers.child", str(request_file)],
+                stdout=subprocess.PIPE, stderr=stderr, preexec_fn=_die_with_parent,
+            )
+            try:
+                final = self._follow(child, deadline)
+            finally:
+                if child.poll() is None:
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        if final is not None:
+            return final
+        if time.monotonic() >= deadline:
+            return {"error": {"kind": "timeout",
+                              "reason": f"training exceeded the time limit of {self.time_limit_s:g} s "
+                                        "(KNOBS_WORKERS_TRAIN_TIME_LIMIT_S) and was killed"}}
+        tail = stderr_path.read_text(errors="replace")[-1500:]
+        if child.returncode == -signal.SIGKILL:
+            return {"error": {"kind": "out_of_memory",
+                              "reason": "the training process was killed by SIGKILL (most often the "
+                                        f"kernel's out-of-memory killer); stderr tail: {tail}"}}
+        return {"error": {"kind": "error",
+                          "reason": f"the training process exited with {child.returncode} without a "
+                                    f"result; stderr tail: {tail}"}}
+
+    def _follow(self, child: subprocess.Popen[bytes], deadline: float) -> dict[str, Any] | None:
+        last_progress = 0.0
+        for message in _lines(child, deadline):
+            if "progress" in message:
+                now = time.monotonic()
+                if now - last_progress >= self.progress_every_s:
+                    last_progress = now
+                    self.record_progress(message["progress"])
+            elif "result" in message or "error" in message:
+                return message
+        return None
+
+    def record_progress(self, p: dict[str, Any]) -> None:
+        loss = p.get("loss")
+        event = RunProgressed(
+            experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+            step=int(p["step"]), total_steps=max(1, int(p["total_steps"])),
+            loss=loss if isinstance(loss, int | float) and math.isfinite(loss) else None,
+            tokens=int(p["tokens"]), elapsed_s=float(p["elapsed_s"]),
+        )
+        key = run_key("progress", self.experiment, self.run_id, self.attempt, event.step)
+        self.append([keyed(event, key)])
+
+    # -------------------------------------------------------------------- endings
+
+    def complete(self, request: RunRequested, result: dict[str, Any]) -> Outcome:
+        costs = {k: float(v) for k, v in result["costs"].items()
+                 if isinstance(v, int | float) and math.isfinite(v) and v >= 0}
+        scores: dict[str, dict[str, Any]] = result["scores"]
+        facts: list[NewEvent] = [keyed(
+            RunRecorded(experiment=self.experiment, run_id=self.run_id, params=request.params,
+                        seed=request.seed, costs=costs, origin="train", agent=self.worker),
+            run_key("recorded", self.experiment, self.run_id),
+        )]
+        for benchmark, score in sorted(scores.items()):
+            facts.append(keyed(
+                BenchmarkScored(experiment=self.experiment, run_id=self.run_id, benchmark=benchmark,
+                                value=float(score["value"]), n=score.get("n"), stderr=score.get("stderr")),
+                run_key("score", self.experiment, self.run_id, benchmark),
+            ))
+        facts.append(keyed(
+            RunCompleted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+                         config=result["config"], costs=costs, device=str(result["device"]),
+                         artifact=result.get("artifact"),
+                         scores={b: float(s["value"]) for b, s in scores.items()}),
+            terminal_key(self.experiment, self.run_id),
+        ))
+        if not self.end(facts):
+            return Outcome("skipped", "another attempt ended this run first; nothing recorded")
+        return Outcome("completed", ", ".join(f"{b}={s['value']:.4g}" for b, s in sorted(scores.items())))
+
+    def fail(self, kind: FailureKind, reason: str) -> Outcome:
+        event = RunFailed(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+                          kind=kind, reason=reason[:4000])
+        if not self.end([keyed(event, terminal_key(self.experiment, self.run_id))]):
+            return Outcome("skipped", "another attempt ended this run first")
+        return Outcome("failed", f"{kind}: {reason[:200]}")
+
+    def end(self, batch: list[NewEvent]) -> bool:
+        """Append the terminal batch; False when the run had already ended (nothing written)."""
+        try:
+            appended = self.append(batch)
+        except IdempotencyMismatch:
+            return False
+        return not appended[-1].duplicate
+
+    def append(self, batch: list[NewEvent]) -> list[Any]:
+        try:
+            return self.store.append(batch)
+        except IdempotencyMismatch:
+            raise
+        except Exception as exc:  # the store's own errors and its drivers'
+            raise RetryableError(f"cannot append to the event log: {exc}") from exc
+
+
+def _lines(child: subprocess.Popen[bytes], deadline: float) -> Iterator[dict[str, Any]]:
+    """The child's protocol messages until it exits or the deadline passes.
+
+    A reader thread owns the pipe so the deadline is kept even while the child is silent.
+    """
+    lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True, name="child-reader").start()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        try:
+            line = lines.get(timeout=min(remaining, 1.0))
+        except queue.Empty:
+            continue
+        if line is None:
+            return
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            log.warning("child printed a non-protocol line: %r", line[:200])
+            continue
+        if isinstance(message, dict):
+            yield message

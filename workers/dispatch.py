@@ -1,0 +1,98 @@
+"""The dispatcher: follows `RunRequested` events and hands each run to the broker once.
+
+Its memory is the log itself: a run is pending while it has a `RunRequested` and neither a
+`RunDispatched` nor a terminal event. It enqueues first and records `RunDispatched` after
+(with a broker that confirms delivery), so a dispatcher killed in between re-enqueues that
+one run when it restarts: at least once, never lost. The duplicate delivery is harmless:
+the actor skips a run that has ended, and the terminal key lets only one attempt end it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dramatiq import Broker
+
+from events.models.experiments import TERMINAL_TYPES, RunDispatched, RunRequested
+from events.store import EventStore, NewEvent
+from workers.actors import TRAIN_QUEUE, Actors
+from workers.attempt import keyed, run_key
+
+log = logging.getLogger("knobs.workers.dispatch")
+
+FOLLOWED = [RunRequested.event_type, RunDispatched.event_type, *TERMINAL_TYPES]
+MESSAGE_NAMESPACE = uuid.UUID("9a1c2e3f-4b5d-5c6e-8f70-1a2b3c4d5e6f")
+
+
+def message_id_for(experiment: str, run_id: str) -> str:
+    """Deterministic: a re-enqueued run carries the same message id as the first time."""
+    return str(uuid.uuid5(MESSAGE_NAMESPACE, f"{experiment}/{run_id}"))
+
+
+@dataclass
+class Dispatcher:
+    store: EventStore
+    broker: Broker
+    actors: Actors
+    broker_name: str
+    experiment: str | None = None
+    """Only this experiment's runs (the embedded runner); None follows every experiment."""
+    redispatch_unfinished: bool = False
+    """Treat dispatched-but-unended runs as pending (an in-memory broker lost their messages)."""
+    position: int = 0
+    pending: dict[tuple[str, str], RunRequested] = field(default_factory=dict)
+    settled: set[tuple[str, str]] = field(default_factory=set)
+
+    def catch_up(self) -> None:
+        """Read what the log says happened since the last look."""
+        while True:
+            batch = self.store.read_all(after=self.position, limit=5000, types=FOLLOWED)
+            if not batch:
+                return
+            for stored in batch:
+                data = stored.data
+                key = (str(data["experiment"]), str(data["run_id"]))
+                if self.experiment is not None and key[0] != self.experiment:
+                    continue
+                if stored.event_type == RunRequested.event_type:
+                    event = stored.decode()
+                    assert isinstance(event, RunRequested)
+                    if event.executor == "train" and key not in self.settled:
+                        self.pending[key] = event
+                elif stored.event_type == RunDispatched.event_type and self.redispatch_unfinished:
+                    continue
+                else:
+                    self.settled.add(key)
+                    self.pending.pop(key, None)
+            self.position = batch[-1].position
+
+    def dispatch_once(self) -> int:
+        """Enqueue every pending run, in log order; how many were enqueued."""
+        self.catch_up()
+        sent = 0
+        for key, request in list(self.pending.items()):
+            message = self.actors.train_run.message(request.experiment, request.run_id)
+            message = message.copy(message_id=message_id_for(*key))
+            self.broker.enqueue(message)
+            record: NewEvent = keyed(
+                RunDispatched(experiment=request.experiment, run_id=request.run_id,
+                              broker=self.broker_name, queue=TRAIN_QUEUE, message_id=message.message_id),
+                run_key("dispatched", request.experiment, request.run_id),
+            )
+            self.store.append([record])
+            self.pending.pop(key)
+            self.settled.add(key)
+            sent += 1
+        if sent:
+            log.info("dispatched %d run(s)", sent)
+        return sent
+
+    def follow(self, poll_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Dispatch forever (until `should_stop`), polling the log."""
+        while not should_stop():
+            if self.dispatch_once() == 0:
+                time.sleep(poll_s)

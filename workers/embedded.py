@@ -1,0 +1,46 @@
+"""The embedded default: dispatcher and worker in this process, on Dramatiq's StubBroker.
+
+Nothing else has to run: `knobs experiment run` and `make demo` use it. The stub's queue
+lives in memory, so a run that was dispatched by an earlier process but never ended is
+dispatched again here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dramatiq import Worker
+
+from events.settings import EventsSettings
+from events.store.factory import open_store
+from workers.actors import TRAIN_QUEUE, declare_actors
+from workers.attempt import Outcome
+from workers.broker import make_broker
+from workers.dispatch import Dispatcher
+from workers.settings import WorkerSettings
+
+log = logging.getLogger("knobs.workers.embedded")
+
+
+def run_embedded(experiment: str, *, threads: int = 1,
+                 on_outcome: Callable[[str, str, Outcome], None] | None = None) -> int:
+    """Train every unfinished requested run of `experiment`; returns how many were dispatched."""
+    settings = WorkerSettings(broker="stub", threads=threads)
+    broker = make_broker(settings)
+    actors = declare_actors(broker, settings, on_outcome=on_outcome)
+    worker = Worker(broker, worker_threads=threads)
+    worker.queue_prefetch = 1
+    worker.start()
+    store = open_store(EventsSettings())
+    try:
+        dispatcher = Dispatcher(store, broker, actors, "stub", experiment=experiment,
+                                redispatch_unfinished=True)
+        sent = dispatcher.dispatch_once()
+        broker.join(TRAIN_QUEUE)
+        worker.join()
+        return sent
+    finally:
+        worker.stop()
+        broker.close()
+        store.close()
