@@ -52,7 +52,7 @@ class RankingOutcome:
                     "values": [
                         {"value": v.value, "mean": v.mean, "effect": v.effect,
                          "ci": list(v.ci) if v.ci else None, "n": v.n,
-                         "baseline": v.is_baseline, "runs": v.runs}
+                         "baseline": v.is_baseline, "runs": v.runs, "cost": v.cost}
                         for v in p.values
                     ],
                 }
@@ -108,7 +108,7 @@ def rank(ctx: Context, experiment: str, benchmark: str, baseline_run: str | None
             ParameterRanking(
                 name=p.name, rank=p.rank, influence_range=p.influence_range,
                 values=[ValueEffect(value=v.value, mean=v.mean, effect=v.effect, ci=v.ci, n=v.n,
-                                    runs=list(v.runs), is_baseline=v.is_baseline)
+                                    runs=list(v.runs), is_baseline=v.is_baseline, cost=dict(v.cost))
                         for v in p.values],
             )
             for p in result.parameters

@@ -26,7 +26,6 @@ from workers.settings import WorkerSettings
 
 log = logging.getLogger("knobs.workers.actors")
 
-TRAIN_QUEUE = "knobs.train"
 GRACE_S = 300
 """The broker's own time limit is a backstop past ours: evaluation and saving come after training."""
 
@@ -38,6 +37,10 @@ def worker_name() -> str:
 @dataclass(frozen=True)
 class Actors:
     train_run: Actor[[str, str], None]
+
+    @property
+    def queue(self) -> str:
+        return self.train_run.queue_name
 
 
 def declare_actors(broker: Broker, settings: WorkerSettings,
@@ -73,7 +76,7 @@ def declare_actors(broker: Broker, settings: WorkerSettings,
     actor: Actor[[str, str], None] = dramatiq.actor(
         broker=broker,
         actor_name="train_run",
-        queue_name=TRAIN_QUEUE,
+        queue_name=settings.queue,
         time_limit=(settings.train_time_limit_s + GRACE_S) * 1000,
         max_retries=settings.max_retries,
         min_backoff=1_000,

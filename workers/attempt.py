@@ -138,7 +138,11 @@ class Attempt:
             return Outcome("skipped", "already ended (a redelivered or duplicate message)")
         request = requested(self.store, self.experiment, self.run_id)
         if request is None:
-            return self.fail("invalid", f"no RunRequested for {self.experiment}/{self.run_id} in this log")
+            # Not this log's run (a queue shared by two logs?): writing a failure here would
+            # invent a run; drop the message and say so.
+            log.error("no RunRequested for %s/%s in this event log; message dropped (give each log "
+                      "its own KNOBS_WORKERS_QUEUE)", self.experiment, self.run_id)
+            return Outcome("skipped", "no such run requested in this log")
         device = detect_device()
         self.append([keyed(
             RunStarted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,

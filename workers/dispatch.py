@@ -10,6 +10,7 @@ the actor skips a run that has ended, and the terminal key lets only one attempt
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -19,12 +20,14 @@ from dramatiq import Broker
 
 from events.models.experiments import TERMINAL_TYPES, RunDispatched, RunRequested
 from events.store import EventStore, NewEvent
-from workers.actors import TRAIN_QUEUE, Actors
+from workers.actors import Actors
 from workers.attempt import keyed, run_key
 
 log = logging.getLogger("knobs.workers.dispatch")
 
 FOLLOWED = [RunRequested.event_type, RunDispatched.event_type, *TERMINAL_TYPES]
+PAUSE_ENV = "KNOBS_DISPATCH_PAUSE_AFTER_ENQUEUE"
+"""Seconds to sleep between enqueueing a run and recording it (tests kill the dispatcher there)."""
 MESSAGE_NAMESPACE = uuid.UUID("9a1c2e3f-4b5d-5c6e-8f70-1a2b3c4d5e6f")
 
 
@@ -78,9 +81,12 @@ class Dispatcher:
             message = self.actors.train_run.message(request.experiment, request.run_id)
             message = message.copy(message_id=message_id_for(*key))
             self.broker.enqueue(message)
+            if pause := float(os.environ.get(PAUSE_ENV, "0") or 0):
+                time.sleep(pause)
             record: NewEvent = keyed(
                 RunDispatched(experiment=request.experiment, run_id=request.run_id,
-                              broker=self.broker_name, queue=TRAIN_QUEUE, message_id=message.message_id),
+                              broker=self.broker_name, queue=self.actors.queue,
+                              message_id=message.message_id),
                 run_key("dispatched", request.experiment, request.run_id),
             )
             self.store.append([record])

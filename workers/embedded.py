@@ -14,7 +14,7 @@ from dramatiq import Worker
 
 from events.settings import EventsSettings
 from events.store.factory import open_store
-from workers.actors import TRAIN_QUEUE, declare_actors
+from workers.actors import declare_actors
 from workers.attempt import Outcome
 from workers.broker import make_broker
 from workers.dispatch import Dispatcher
@@ -37,7 +37,7 @@ def run_embedded(experiment: str, *, threads: int = 1,
         dispatcher = Dispatcher(store, broker, actors, "stub", experiment=experiment,
                                 redispatch_unfinished=True)
         sent = dispatcher.dispatch_once()
-        broker.join(TRAIN_QUEUE)
+        broker.join(actors.queue)
         worker.join()
         return sent
     finally:

@@ -28,6 +28,8 @@ class WorkerSettings(BaseSettings):
     broker: BrokerKind = "stub"
     broker_url: str | None = None
     """Default: the RabbitMQ or Redis that `knobs services up` started for this KNOBS_HOME."""
+    queue: str = "knobs.train"
+    """The training queue; give each event log sharing one broker its own."""
     artifacts_dir: Path | None = None
     """Default: $KNOBS_HOME/artifacts."""
     train_time_limit_s: int = 3600

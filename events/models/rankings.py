@@ -28,6 +28,8 @@ class ValueEffect(BaseModel):
     n: int = Field(ge=1)
     runs: list[str] = Field(default_factory=list)
     is_baseline: bool = False
+    cost: dict[str, float] = Field(default_factory=dict)
+    """Mean of each cost kind (flops, wall_s, ...) over the value's runs."""
 
 
 class ParameterRanking(BaseModel):

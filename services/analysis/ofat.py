@@ -46,6 +46,8 @@ class ValueStats:
     n: int
     runs: tuple[str, ...]
     is_baseline: bool = False
+    cost: dict[str, float] = field(default_factory=dict)
+    """Mean of each cost kind over the value's runs (kinds every one of them recorded)."""
 
 
 @dataclass(frozen=True)
@@ -161,17 +163,23 @@ def _parameter(
         by_value[_key(o.params.get(name, MISSING))].append(o)
     values = [ValueStats(
         value=base_value, mean=base_mean, effect=0.0, ci=base_ci, n=len(base_obs),
-        runs=tuple(sorted(o.run_id for o in base_obs)), is_baseline=True,
+        runs=tuple(sorted(o.run_id for o in base_obs)), is_baseline=True, cost=mean_costs(base_obs),
     )]
     for group in by_value.values():
         mean, ci = mean_and_ci([o.score for o in group])
         values.append(ValueStats(
             value=group[0].params.get(name, MISSING), mean=mean, effect=mean - base_mean, ci=ci,
-            n=len(group), runs=tuple(sorted(o.run_id for o in group)),
+            n=len(group), runs=tuple(sorted(o.run_id for o in group)), cost=mean_costs(group),
         ))
     values.sort(key=_value_order)
     effects = [v.effect for v in values]
     return ParameterResult(name, 0, (min(effects), max(effects)), tuple(values))
+
+
+def mean_costs(group: Sequence[Observation]) -> dict[str, float]:
+    """Each cost kind's mean over the runs, for the kinds every run of the group recorded."""
+    kinds = set.intersection(*(set(o.costs) for o in group)) if group else set()
+    return {k: statistics.fmean(float(o.costs[k]) for o in group) for k in sorted(kinds)}
 
 
 def _value_order(v: ValueStats) -> tuple[int, float, str]:

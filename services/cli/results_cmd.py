@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def render_ranking(outcome: RankingOutcome) -> str:
         "",
     ]
     rows: list[list[Any]] = []
+    cost_kind = headline_cost(v.cost for p in r.parameters for v in p.values)
     for p in r.parameters:
         lo, hi = p.influence_range
         tried = "  ".join(
@@ -81,8 +83,11 @@ def render_ranking(outcome: RankingOutcome) -> str:
             + (f", ci {v.ci[0]:.3g}..{v.ci[1]:.3g}" if v.ci else "") + f", n={v.n})"
             for v in p.values
         )
-        rows.append([p.rank, p.name, f"[{lo:+.3g}, {hi:+.3g}]", f"{hi - lo:.3g}", tried])
-    headers = ["rank", "parameter", "influence", "width", "values (* baseline): mean (effect)"]
+        costs = [v.cost[cost_kind] for v in p.values if cost_kind and cost_kind in v.cost]
+        spent = f"{min(costs):.3g}..{max(costs):.3g}" if costs else "-"
+        rows.append([p.rank, p.name, f"[{lo:+.3g}, {hi:+.3g}]", f"{hi - lo:.3g}", spent, tried])
+    headers = ["rank", "parameter", "influence", "width", f"cost ({cost_kind or 'none recorded'})",
+               "values (* baseline): mean (effect)"]
     lines.append(table(headers, rows))
     if res.not_varied_alone:
         lines.append(f"\nnot varied alone (no ranking possible): {', '.join(res.not_varied_alone)}")
@@ -92,6 +97,15 @@ def render_ranking(outcome: RankingOutcome) -> str:
                  f"{' (already recorded: same evidence, same code)' if outcome.duplicate else ''}; "
                  f"{len(r.used_events)} events used; `knobs audit {r.ranking_id}` shows them")
     return "\n".join(lines)
+
+
+COST_PREFERENCE = ("flops_6nd", "flops", "gpu_hours", "wall_s", "params_total", "parameters")
+
+
+def headline_cost(costs: Iterable[dict[str, float]]) -> str | None:
+    """The cost kind to show beside effects: compute first, then time, then size."""
+    kinds = {k for c in costs for k in c}
+    return next((k for k in COST_PREFERENCE if k in kinds), min(kinds) if kinds else None)
 
 
 def audit(

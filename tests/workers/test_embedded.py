@@ -1,0 +1,90 @@
+"""The embedded default (StubBroker, in-process): runs train for real and end exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workers.conftest import BENCHMARKS, Log
+from workers.attempt import Outcome
+from workers.embedded import run_embedded
+
+
+@pytest.fixture(autouse=True)
+def home(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KNOBS_HOME", str(log.home))
+    monkeypatch.delenv("KNOBS_EVENTS_BACKEND", raising=False)
+    monkeypatch.delenv("KNOBS_EVENTS_SQLITE_PATH", raising=False)
+
+
+def test_a_requested_run_trains_and_records_its_facts_once(log: Log) -> None:
+    # Given a requested run
+    log.request("base")
+    outcomes: list[tuple[str, Outcome]] = []
+
+    # When the embedded runner runs the experiment
+    sent = run_embedded(log.experiment, on_outcome=lambda e, r, o: outcomes.append((r, o)))
+
+    # Then it trained, scored every benchmark and recorded the run with its costs, once
+    assert sent == 1 and [o.status for _, o in outcomes] == ["completed"]
+    types = [e.event_type for e in log.events()]
+    assert types[:3] == ["RunRequested", "RunDispatched", "RunStarted"]
+    assert types[-1] == "RunCompleted"
+    [recorded] = log.events("RunRecorded")
+    costs = recorded.data["costs"]
+    for kind in ("params_total", "bytes_fp32", "bytes_bf16", "bytes_int8", "bytes_int4", "code_bytes",
+                 "flops_6nd", "tokens", "wall_s", "peak_mem_bytes"):
+        assert costs[kind] > 0, kind
+    assert recorded.data["origin"] == "train" and recorded.data["params"]["d_model"] == 32
+    assert sorted(e.data["benchmark"] for e in log.events("BenchmarkScored")) == sorted(BENCHMARKS)
+    [completed] = log.events("RunCompleted")
+    assert completed.data["config"]["d_model"] == 32 and completed.data["device"].startswith(("cpu", "cuda"))
+
+    # And running again does nothing: the run has ended
+    assert run_embedded(log.experiment) == 0
+    assert len(log.events("RunCompleted")) == 1
+
+
+def test_a_run_that_cannot_train_ends_as_run_failed_with_the_reason(log: Log) -> None:
+    # Given a run whose corpus file does not exist
+    log.request("broken", corpus="file:/nonexistent/corpus.txt")
+
+    # When it runs
+    run_embedded(log.experiment)
+
+    # Then it ends once, as RunFailed, saying why, and records no facts
+    [failed] = log.terminals("broken")
+    assert failed.event_type == "RunFailed"
+    assert failed.data["kind"] == "invalid" and "/nonexistent/corpus.txt" in failed.data["reason"]
+    assert not log.events("RunRecorded", "BenchmarkScored")
+
+
+def test_a_run_past_its_time_limit_is_killed_and_fails_as_timeout(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run far longer than a one-second limit
+    monkeypatch.setenv("KNOBS_WORKERS_TRAIN_TIME_LIMIT_S", "1")
+    log.request("long", train_tokens=5_000_000)
+
+    # When it runs
+    run_embedded(log.experiment)
+
+    # Then the child is stopped and the run fails as a timeout
+    [failed] = log.terminals("long")
+    assert failed.data["kind"] == "timeout" and "time limit" in failed.data["reason"]
+
+
+def test_a_run_dispatched_by_a_dead_process_is_run_again(log: Log) -> None:
+    # Given a run that an earlier embedded process dispatched to its in-memory queue and then died
+    log.request("orphan")
+    from events.models.experiments import RunDispatched
+    from events.store import NewEvent
+
+    log.store.append([NewEvent(event=RunDispatched(experiment=log.experiment, run_id="orphan",
+                                                   broker="stub", queue="knobs.train", message_id="m"))])
+
+    # When the embedded runner starts
+    sent = run_embedded(log.experiment)
+
+    # Then the run is trained and ends once
+    assert sent == 1
+    assert [e.event_type for e in log.terminals("orphan")] == ["RunCompleted"]
