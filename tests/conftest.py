@@ -1,4 +1,5 @@
-"""Fixtures every test package may use: a real PostgreSQL for the session, a fresh database per test."""
+"""Fixtures every test package may use: a real PostgreSQL, RabbitMQ and Redis for the session,
+a fresh PostgreSQL database per test."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from services.infra.postgres import start_postgres, stop_postgres
+from services.infra.rabbitmq import start_rabbitmq, stop_rabbitmq
+from services.infra.redis import start_redis, stop_redis
 
 
 @contextmanager
@@ -59,3 +62,28 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     yield make_conninfo(postgres_url, dbname=name)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """The AMQP URL of the session's RabbitMQ (a private node from Debian's packages).
+
+    A missing server fails the tests that need it, with what to install; it never skips them.
+    """
+    with server_home() as home:
+        state = start_rabbitmq(home)
+        try:
+            yield str(state["url"])
+        finally:
+            stop_rabbitmq(home)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of the session's Redis (database 0, a private server from Debian's packages)."""
+    with server_home() as home:
+        state = start_redis(home)
+        try:
+            yield str(state["url"])
+        finally:
+            stop_redis(home)

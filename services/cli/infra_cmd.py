@@ -9,7 +9,8 @@ from services import tokens
 from services.cli.output import emit_json
 from services.infra import control
 
-app = typer.Typer(help="Install, start, stop and inspect the local Neo4j and PostgreSQL.",
+app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, PostgreSQL, RabbitMQ "
+                  "and Redis.",
                   no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens kept (hashed) under $KNOBS_HOME.", no_args_is_help=True)
 
@@ -25,10 +26,14 @@ def install() -> None:
 def up(
     postgres: bool = typer.Option(False, "--postgres", help="Also start PostgreSQL (the production "
                                   "event-store backend)."),
+    rabbitmq: bool = typer.Option(False, "--rabbitmq", help="Also start RabbitMQ (a private node, "
+                                  "Dramatiq's broker)."),
+    redis: bool = typer.Option(False, "--redis", help="Also start Redis (Dramatiq's other broker)."),
     http: bool = typer.Option(False, "--http", help="Also open Neo4j's HTTP port (off by default)."),
 ) -> None:
     """Start this home's services on free loopback ports and record them under $KNOBS_HOME/run."""
-    started = control.up(knobs_home(), with_postgres=postgres, http=http)
+    started = control.up(knobs_home(), with_postgres=postgres, with_rabbitmq=rabbitmq,
+                         with_redis=redis, http=http)
     for name, state in started.items():
         port = state.get("bolt_port") or state.get("port")
         typer.echo(f"{name}: running on 127.0.0.1:{port} (pid {state.get('pid')})")
@@ -49,7 +54,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         emit_json(state)
         return
     typer.echo(f"KNOBS_HOME: {state['home']}")
-    for name in ("neo4j", "postgres"):
+    for name in ("neo4j", "postgres", "rabbitmq", "redis"):
         s = state[name]
         where = s.get("uri") or (f"127.0.0.1:{s['port']}" if s.get("port") else "")
         typer.echo(f"{name}: {'running ' + where if s.get('running') else 'stopped'}")

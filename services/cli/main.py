@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import typer
-from graph.errors import GraphError
 
 from events.errors import EventsError
-from services.cli import graph_cmd, infra_cmd, log_cmd, results_cmd
+from graph.errors import GraphError
+from services import plugins
+from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd
 from services.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
 
@@ -29,9 +30,12 @@ app.add_typer(infra_cmd.app, name="services")
 app.add_typer(graph_cmd.app, name="graph")
 app.add_typer(results_cmd.import_app, name="import")
 app.add_typer(infra_cmd.token_app, name="token")
+app.add_typer(experiment_cmd.app, name="experiment")
 log_cmd.register(app)
 results_cmd.register(app)
 graph_cmd.register(app)
+for _name, _command in plugins.commands().items():
+    app.command(name=_name)(_command)
 
 
 @app.command()

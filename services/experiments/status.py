@@ -89,7 +89,7 @@ class Tracker:
             return  # a run ends once; later lifecycle noise (a late progress line) changes nothing
         if event_type == "RunRequested":
             estimate = data.get("estimated_cost", {})
-            run.estimated_s = next((float(v) for k, v in estimate.items() if k.endswith("_s")), None)
+            run.estimated_s = float(estimate["seconds"]) if "seconds" in estimate else None
         elif event_type == "RunDispatched":
             run.state = "dispatched"
         elif event_type == "RunStarted":

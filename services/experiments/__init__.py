@@ -1,0 +1,1 @@
+"""Experiments we design ourselves: specs, designs (ofat, grid, Morris, Sobol), cost estimates."""
