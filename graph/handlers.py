@@ -30,6 +30,7 @@ from typing import Any
 from events.canonical import canonical_json
 from events.models import BenchmarkScored, RankingDerived, RunRecorded, SourceCited
 from events.models.base import Event
+from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
 from events.store.port import StoredEvent
 
 # Fixed forever: relationship ids are uuid5(RELATIONSHIP_NAMESPACE, canonical JSON of
@@ -234,6 +235,35 @@ CALL (k, row) {{
 """
 
 
+EXPERIMENT_DECLARED = f"""UNWIND $rows AS row
+CALL (row) {{
+{_newest_head("d", "(d:Design:Entity {id: row.id})")}
+CALL (d, row) {{
+  MERGE (e:Experiment {{id: row.props.experiment}})
+    ON CREATE SET e.name = row.props.experiment, {_created_by("e")}
+  {_first_mention("e")}
+  {_merge_tracked("ds", "(d)-[ds:DESIGNS {id: row.designs_id}]->(e)")}
+}}
+}}
+"""
+
+RUN_ENDED = f"""UNWIND $rows AS row
+CALL (row) {{
+{_newest_head("o", "(o:Outcome:Entity {id: row.id})", then=False)}}}
+CALL (row) {{
+  // Two types (RunCompleted, RunFailed) share this node and a batch applies types one after
+  // the other, so ENDED records every ending's position whichever is newest: the same
+  // lists in any order of arrival. An ending is appended in the batch that records its run;
+  // the bare run only covers the order a batch applies types in.
+  MATCH (o:Outcome {{id: row.id}})
+  MERGE (r:Run:Activity {{id: row.run}})
+    ON CREATE SET r.experiment = row.props.experiment, r.run_id = row.props.run_id,
+                  r.positions = [], r.event_ids = []
+  {_merge_tracked("g", "(o)-[g:ENDED {id: row.ended_id}]->(r)")}
+}}
+"""
+
+
 # ---------------------------------------------------------------------- rows
 
 
@@ -389,6 +419,30 @@ class Handler:
 Builder = Callable[[Sequence[tuple[StoredEvent, Event]], Lookup], list[Row]]
 
 
+def design_row(stored: StoredEvent, event: ExperimentDeclared) -> Row:
+    return {**_base(stored), "id": event.name,
+            "designs_id": rel_id("DESIGNS", event.name, event.name),
+            "props": {"id": event.name, "experiment": event.name, "executor": event.executor,
+                      "method": event.design, "spec": canonical_json(event.spec),
+                      "spec_sha256": event.spec_sha256, "runs": len(event.run_ids),
+                      "benchmarks": list(event.benchmarks)}}
+
+
+def outcome_row(stored: StoredEvent, event: RunCompleted | RunFailed) -> Row:
+    """A run's single ending: completed (device, artifact) or failed (kind, reason)."""
+    run = run_node_id(event.experiment, event.run_id)
+    node = f"{run}/outcome"
+    props: dict[str, Any] = {"id": node, "experiment": event.experiment, "run_id": event.run_id,
+                             "attempt": event.attempt}
+    if isinstance(event, RunCompleted):
+        props.update(status="completed", device=event.device, artifact=event.artifact,
+                     config=canonical_json(event.config))
+    else:
+        props.update(status="failed", kind=event.kind, reason=event.reason)
+    return {**_base(stored), "id": node, "run": run, "ended_id": rel_id("ENDED", node, run),
+            "props": {k: v for k, v in props.items() if v is not None}}
+
+
 def _simple(fn: Callable[[StoredEvent, Any], Row]) -> Builder:
     def build(batch: Sequence[tuple[StoredEvent, Event]], lookup: Lookup) -> list[Row]:
         return [fn(stored, event) for stored, event in batch]
@@ -413,6 +467,9 @@ HANDLERS: dict[str, Handler] = {
         Handler(SourceCited.event_type, SOURCE_CITED, _simple(source_row)),
         Handler(RunRecorded.event_type, RUN_RECORDED, _simple(run_row)),
         Handler(BenchmarkScored.event_type, BENCHMARK_SCORED, _simple(score_row)),
+        Handler(ExperimentDeclared.event_type, EXPERIMENT_DECLARED, _simple(design_row)),
+        Handler(RunCompleted.event_type, RUN_ENDED, _simple(outcome_row)),
+        Handler(RunFailed.event_type, RUN_ENDED, _simple(outcome_row)),
         Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings),
     )
 }

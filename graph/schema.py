@@ -22,6 +22,8 @@ NODE_LABELS: tuple[str, ...] = (
     "Source",
     "Agent",
     "Ranking",
+    "Design",
+    "Outcome",
     "Projection",
 )
 
@@ -38,6 +40,8 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
     "RANKS",
     "FOR_BENCHMARK",
     "ABOUT",
+    "DESIGNS",
+    "ENDED",
 )
 
 

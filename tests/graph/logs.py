@@ -20,6 +20,7 @@ from events.models import (
     ValueEffect,
 )
 from events.models.base import Event
+from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
 from events.store.port import EventStore, NewEvent, StoredEvent
 
 
@@ -155,6 +156,9 @@ def big_log(store: EventStore, n_events: int, seed: int = 0) -> None:
             "format": rng.choice(["qa", "lens", "raw"]),
         }
 
+    for e in range(3):
+        add(ExperimentDeclared(name=f"exp{e}", executor="train", design="ofat", spec={"name": f"exp{e}"},
+                               spec_sha256=f"{e:064d}", run_ids=[], benchmarks=["bleu", "mmlu"]))
     i = 0
     while count < n_events:
         experiment = f"exp{i % 3}"
@@ -172,6 +176,13 @@ def big_log(store: EventStore, n_events: int, seed: int = 0) -> None:
             for event in [run, *scores]:
                 add(event)
         run_ids.append((experiment, run_id))
+        ending = rng.random()
+        if ending < 0.3:
+            add(RunCompleted(experiment=experiment, run_id=run_id, attempt=f"m{i}/r0", config={"i": i},
+                             costs={"wall_s": 1.0}, device="cpu", artifact=f"/tmp/{run_id}"))
+        elif ending < 0.35:
+            add(RunFailed(experiment=experiment, run_id=run_id, attempt=f"m{i}/r1", kind="timeout",
+                          reason="too slow"))
         roll = rng.random()
         if roll < 0.04:
             old_exp, old_run = rng.choice(run_ids)
