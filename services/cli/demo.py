@@ -8,17 +8,22 @@ import typer
 
 from events.settings import knobs_home
 from services.audit import audit
+from services.cli.experiment_cmd import render_status, run_embedded_with_progress
 from services.cli.results_cmd import render_audit, render_ranking
 from services.context import Context
+from services.experiments.service import declare, plan
 from services.infra import control
 from services.ranking import rank
 from services.results_import import import_results
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "vaswani2017_table3.csv"
+DATA = Path(__file__).resolve().parent.parent / "data"
+BUNDLED = DATA / "vaswani2017_table3.csv"
 EXPERIMENT = "vaswani2017-table3"
+TRAINED_SPEC = DATA / "demo-ofat.yaml"
+TRAINED_BENCHMARKS = ("qa_exact_match_seen", "heldout_loss")
 
 
-def run_demo(data: Path | None) -> None:
+def run_demo(data: Path | None, train: bool = True) -> None:
     home = knobs_home()
     typer.secho(f"== services (KNOBS_HOME={home})", bold=True)
     for name, state in control.up(home).items():
@@ -38,5 +43,27 @@ def run_demo(data: Path | None) -> None:
         assert last is not None
         typer.secho(f"\n== audit ranking {last.ranking.ranking_id}", bold=True)
         typer.echo(render_audit(audit(ctx, last.ranking.ranking_id)))
-    typer.echo("\nNext: `knobs query 'MATCH (r:Ranking)-[k:RANKS]->(p:Parameter) RETURN r.benchmark, "
+        if train:
+            train_and_rank(ctx)
+    typer.echo("\nNext: `knobs experiment status demo-ofat`, "
+               "`knobs query 'MATCH (r:Ranking)-[k:RANKS]->(p:Parameter) RETURN r.benchmark, "
                "p.name, k.rank ORDER BY k.rank'`, `knobs serve`, `knobs services down`.")
+
+
+def train_and_rank(ctx: Context) -> None:
+    """Our own ablation: train tiny GPT-2s one knob at a time, then rank the knobs with cost."""
+    p = plan(TRAINED_SPEC)
+    typer.secho(f"\n== train experiment {p.spec.name}: {len(p.runs)} runs on the embedded worker "
+                "(synthetic biographies, real training on this machine)", bold=True)
+    declared = declare(ctx, TRAINED_SPEC)
+    summary = run_embedded_with_progress(ctx, declared.experiment, threads=1)
+    typer.echo(render_status(summary))
+    ctx.catch_up()
+    last = None
+    for benchmark in TRAINED_BENCHMARKS:
+        typer.secho(f"\n== rank the knobs on {benchmark} (cost: FLOPs by 6·N·D)", bold=True)
+        last = rank(ctx, declared.experiment, benchmark)
+        typer.echo(render_ranking(last))
+    assert last is not None
+    typer.secho(f"\n== audit ranking {last.ranking.ranking_id}", bold=True)
+    typer.echo(render_audit(audit(ctx, last.ranking.ranking_id)))

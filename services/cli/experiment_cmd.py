@@ -15,7 +15,7 @@ import typer
 from tqdm import tqdm
 
 from services import plugins
-from services.cli.output import emit_json, table
+from services.cli.output import emit_json, si, table
 from services.context import Context
 from services.experiments.cost import DEFAULT_FLOPS_PER_SECOND, CostEstimate, CostTotals
 from services.experiments.service import Plan, declare, export_design, plan
@@ -195,15 +195,6 @@ def render_status(s: Summary) -> str:
 # --- rendering ----------------------------------------------------------------------------
 
 
-def _si(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "unknown"
-    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g}{prefix}{unit}"
-    return f"{value:.3g}{unit}"
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
@@ -243,13 +234,13 @@ def render_plan(p: Plan) -> str:
 def _cost_cells(c: CostEstimate) -> list[str]:
     if not c.known:
         return ["unknown"] * 4
-    return [_si(c.parameters), _si(c.tokens), _si(c.flops), _duration(c.seconds)]
+    return [si(c.parameters), si(c.tokens), si(c.flops), _duration(c.seconds)]
 
 
 def _totals_line(t: CostTotals) -> str:
     if t.unknown == t.runs:
         return f"total: {t.runs} runs; cost unknown (an external executor runs them)"
-    rate = _si(t.flops_per_second, "FLOP/s") if t.flops_per_second else "the given rates"
-    return (f"total: {t.runs} runs, {_si(t.tokens)} tokens, {_si(t.flops)} FLOPs, "
+    rate = si(t.flops_per_second, "FLOP/s") if t.flops_per_second else "the given rates"
+    return (f"total: {t.runs} runs, {si(t.tokens)} tokens, {si(t.flops)} FLOPs, "
             f"~{_duration(t.seconds)} at {rate} (an estimate: 6 x parameters x tokens, "
             "not a measurement; --flops-per-second sets the rate)")

@@ -57,11 +57,13 @@ def serve(
 def demo(
     data: Path = typer.Option(None, help="Results file to import (default: the bundled Table 3 of "
                               "Vaswani et al. 2017)."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Also train the bundled one-at-a-time "
+                               "experiment on this machine (a few minutes on a CPU) and rank its knobs."),
 ) -> None:
-    """Start the services, import published results, rank the knobs and audit the ranking."""
+    """Start the services, import published results, train a small ablation, rank the knobs, audit."""
     from services.cli.demo import run_demo
 
-    run_demo(data)
+    run_demo(data, train)
 
 
 def main() -> None:

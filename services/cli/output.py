@@ -36,3 +36,13 @@ def fmt(value: Any) -> str:
 
 def signed(value: float) -> str:
     return f"{value:+.4g}"
+
+
+def si(value: float | None, unit: str = "") -> str:
+    """A number with an SI prefix (1.2G, 340k): costs span many orders of magnitude."""
+    if value is None:
+        return "unknown"
+    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{prefix}{unit}"
+    return f"{value:.3g}{unit}"

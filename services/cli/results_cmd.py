@@ -11,7 +11,7 @@ import typer
 
 from graph.errors import GraphError
 from services.audit import audit as audit_ranking
-from services.cli.output import emit_json, table
+from services.cli.output import emit_json, si, table
 from services.context import Context
 from services.errors import Unavailable
 from services.ranking import RankingOutcome
@@ -84,13 +84,16 @@ def render_ranking(outcome: RankingOutcome) -> str:
             for v in p.values
         )
         costs = [v.cost[cost_kind] for v in p.values if cost_kind and cost_kind in v.cost]
-        spent = f"{min(costs):.3g}..{max(costs):.3g}" if costs else "-"
+        spent = f"{si(min(costs))}..{si(max(costs))}" if costs else "-"
         rows.append([p.rank, p.name, f"[{lo:+.3g}, {hi:+.3g}]", f"{hi - lo:.3g}", spent, tried])
     headers = ["rank", "parameter", "influence", "width", f"cost ({cost_kind or 'none recorded'})",
                "values (* baseline): mean (effect)"]
     lines.append(table(headers, rows))
     if res.not_varied_alone:
-        lines.append(f"\nnot varied alone (no ranking possible): {', '.join(res.not_varied_alone)}")
+        shown = ", ".join(res.not_varied_alone[:8])
+        more = len(res.not_varied_alone) - 8
+        lines.append(f"\nnot varied alone (no ranking possible): {shown}"
+                     + (f" and {more} more (--json lists them)" if more > 0 else ""))
     if r.excluded_runs:
         lines.append(f"runs differing in several parameters (left out): {', '.join(r.excluded_runs)}")
     lines.append(f"\nrecorded as RankingDerived at position {outcome.position}"

@@ -34,7 +34,9 @@ def up(home: Path, *, with_neo4j: bool = True, with_postgres: bool = False,
 
 
 def down(home: Path) -> dict[str, bool]:
-    return {"neo4j": neo4j.stop_neo4j(home), "postgres": postgres.stop_postgres(home) is not False,
+    had_postgres = bool(postgres.postgres_status(home)["running"])
+    postgres.stop_postgres(home)
+    return {"neo4j": neo4j.stop_neo4j(home), "postgres": had_postgres,
             "rabbitmq": rabbitmq.stop_rabbitmq(home), "redis": redis.stop_redis(home)}
 
 
