@@ -11,7 +11,7 @@ from services.audit import audit
 from services.cli.experiment_cmd import render_status, run_embedded_with_progress
 from services.cli.results_cmd import render_audit, render_ranking
 from services.context import Context
-from services.experiments.service import declare, plan
+from services.experiments.service import calibrated_rate, declare, plan
 from services.infra import control
 from services.ranking import rank
 from services.results_import import import_results
@@ -52,10 +52,11 @@ def run_demo(data: Path | None, train: bool = True) -> None:
 
 def train_and_rank(ctx: Context) -> None:
     """Our own ablation: train tiny GPT-2s one knob at a time, then rank the knobs with cost."""
-    p = plan(TRAINED_SPEC)
+    rate, _ = calibrated_rate(ctx)
+    p = plan(TRAINED_SPEC, rate)
     typer.secho(f"\n== train experiment {p.spec.name}: {len(p.runs)} runs on the embedded worker "
                 "(synthetic biographies, real training on this machine)", bold=True)
-    declared = declare(ctx, TRAINED_SPEC)
+    declared = declare(ctx, TRAINED_SPEC, rate)
     summary = run_embedded_with_progress(ctx, declared.experiment, threads=1)
     typer.echo(render_status(summary))
     ctx.catch_up()

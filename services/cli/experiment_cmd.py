@@ -18,15 +18,25 @@ from services import plugins
 from services.cli.output import emit_json, si, table
 from services.context import Context
 from services.experiments.cost import DEFAULT_FLOPS_PER_SECOND, CostEstimate, CostTotals
-from services.experiments.service import Plan, declare, export_design, plan
+from services.experiments.service import Plan, calibrated_rate, declare, export_design, plan
 from services.experiments.status import Summary, Tracker, experiment_status
 
 app = typer.Typer(help="Design experiments from a YAML spec and request their runs.",
                   no_args_is_help=True)
 
 SPEC = typer.Argument(..., help="A YAML experiment spec (see examples/specs/).")
-RATE = typer.Option(DEFAULT_FLOPS_PER_SECOND, "--flops-per-second",
-                    help="Assumed training throughput for the time estimate (default: a CPU).")
+RATE = typer.Option(None, "--flops-per-second",
+                    help="Training throughput for the time estimate (default: the median measured on "
+                    f"this log's finished runs, else {DEFAULT_FLOPS_PER_SECOND:.3g}).")
+
+
+def resolve_rate(ctx: Context, given: float | None) -> float:
+    """The rate to plan with: the one given, else calibrated from finished runs (said on stderr)."""
+    if given is not None:
+        return given
+    rate, why = calibrated_rate(ctx)
+    typer.echo(why, err=True)
+    return rate
 
 
 # --- designing: nothing is appended -------------------------------------------------------
@@ -36,10 +46,12 @@ RATE = typer.Option(DEFAULT_FLOPS_PER_SECOND, "--flops-per-second",
 def plan_cmd(
     spec: Path = SPEC,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-    flops_per_second: float = RATE,
+    flops_per_second: float | None = RATE,
 ) -> None:
     """Validate a spec and show its runs with their estimated cost; appends nothing."""
-    p = plan(spec, flops_per_second)
+    with Context() as ctx:
+        rate = resolve_rate(ctx, flops_per_second)
+    p = plan(spec, rate)
     if json_out:
         emit_json(p.public())
     else:
@@ -69,11 +81,11 @@ def export_design_cmd(
 def declare_cmd(
     spec: Path = SPEC,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-    flops_per_second: float = RATE,
+    flops_per_second: float | None = RATE,
 ) -> None:
     """Append the experiment and one RunRequested per run, as one batch; a repeat stores nothing."""
     with Context() as ctx:
-        done = declare(ctx, spec, flops_per_second)
+        done = declare(ctx, spec, resolve_rate(ctx, flops_per_second))
     if json_out:
         emit_json(asdict(done))
         return
@@ -92,14 +104,14 @@ def run_cmd(
                               "separate broker; the embedded one always waits)."),
     threads: int = typer.Option(1, min=1, help="Concurrent runs in the embedded worker."),
     json_out: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
-    flops_per_second: float = RATE,
+    flops_per_second: float | None = RATE,
 ) -> None:
     """Declare the experiment, then train its runs: in this process on the embedded broker
     (KNOBS_WORKERS_BROKER unset or `stub`), or through `knobs dispatcher` and `knobs worker`
     processes on RabbitMQ or Redis. Runs that already ended are not run again."""
     broker = os.environ.get("KNOBS_WORKERS_BROKER", "stub")
     with Context() as ctx:
-        done = declare(ctx, spec, flops_per_second)
+        done = declare(ctx, spec, resolve_rate(ctx, flops_per_second))
         typer.echo(f"{done.experiment}: {done.runs} runs requested"
                    + ("" if done.new_events else " (declared earlier; unfinished runs resume)"), err=True)
         if broker == "stub":

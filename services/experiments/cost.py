@@ -114,3 +114,15 @@ def totals(costs: Iterable[CostEstimate]) -> CostTotals:
         max_parameters=max((c.parameters or 0 for c in known), default=0),
         flops_per_second=rates.pop() if len(rates) == 1 else None,
     )
+
+
+def measured_rate(costs: Iterable[Mapping[str, float]]) -> tuple[float, int] | None:
+    """The median training FLOP rate (6·N·D per second of training) of finished runs, and
+    how many runs it comes from; None when none recorded both numbers."""
+    rates = sorted(c["flops_6nd"] / c["wall_s"] for c in costs
+                   if c.get("flops_6nd", 0) > 0 and c.get("wall_s", 0) > 0)
+    if not rates:
+        return None
+    mid = len(rates) // 2
+    median = rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+    return median, len(rates)

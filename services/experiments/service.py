@@ -27,6 +27,7 @@ from services.experiments.cost import (
     CostEstimate,
     CostTotals,
     estimate,
+    measured_rate,
     totals,
 )
 from services.experiments.design import Design, PlannedRun, build_design
@@ -223,3 +224,15 @@ def export_design(spec_path: Path, out_csv: Path, salib_json: Path | None = None
         salib["spec_sha256"] = p.spec_sha256
         written.write_text(json.dumps(salib, indent=1) + "\n", encoding="utf-8")
     return Exported(p.spec.name, out_csv, len(p.runs), columns, written)
+
+
+def calibrated_rate(ctx: Context) -> tuple[float, str]:
+    """The FLOP rate to plan with: measured on this log's finished runs when there are any
+    (calibrated, not guessed), else the CPU default; with a line saying which."""
+    completed = ctx.store().read_all(types=["RunCompleted"])
+    found = measured_rate(e.data.get("costs", {}) for e in completed)
+    if found is None:
+        return DEFAULT_FLOPS_PER_SECOND, (f"rate: the default {DEFAULT_FLOPS_PER_SECOND:.3g} FLOP/s "
+                                          "(no finished runs in this log to calibrate from)")
+    rate, n = found
+    return rate, f"rate: {rate:.3g} FLOP/s, the median measured over {n} finished run(s) in this log"
