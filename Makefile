@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy events graph
+	$(BIN)/mypy events graph services workers
 
 imports: $(STAMP)
 	$(BIN)/lint-imports

@@ -84,6 +84,9 @@ TRAINING_BENCHMARKS: dict[str, str] = {
     "(knowledge extracted from biographies alone); higher is better",
     "qa_exact_match_seen": "exact-match accuracy on questions about people whose QA pairs were in "
     "training; higher is better",
+    "qa_answer_loss": "cross-entropy (nats) of the true answer's tokens given the question, for people "
+    "whose QA pairs were held out: exact match's smooth counterpart; lower is better",
+    "qa_answer_loss_seen": "the same for people whose QA pairs were in training; lower is better",
     "heldout_loss": "mean next-token cross-entropy (nats) on held-out documents; lower is better",
 }
 """Benchmarks the trainer's evaluator knows, by name (the workers' registry must cover them)."""

@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"
 EXPERIMENT = "vaswani2017-table3"
 TRAINED_SPEC = DATA / "demo-ofat.yaml"
-TRAINED_BENCHMARKS = ("qa_exact_match_seen", "heldout_loss")
+TRAINED_BENCHMARKS = ("qa_answer_loss_seen", "heldout_loss")
 
 
 def run_demo(data: Path | None, train: bool = True) -> None:

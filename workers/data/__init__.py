@@ -1,0 +1,1 @@
+"""Training data for the trainer: the synthetic biographies corpus, local corpora, tokenizers."""
