@@ -64,7 +64,9 @@ def test_run_trains_every_run_then_ranks_the_knobs_with_their_cost(
     assert event_count(knobs_env) == before
 
 
-def test_a_malformed_spec_is_refused_and_nothing_is_appended(knobs_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_malformed_spec_is_refused_and_nothing_is_appended(
+    knobs_env: dict[str, str], tmp_path: Path
+) -> None:
     # Given a spec with an unknown knob and a bad design method
     spec = tmp_path / "bad.yaml"
     spec.write_text(SPEC.replace("n_layer: {values", "n_layers: {values").replace("ofat", "ofta"))
