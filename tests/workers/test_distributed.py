@@ -6,6 +6,7 @@ and its facts (RunRecorded, BenchmarkScored) exist exactly once.
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -80,3 +81,21 @@ def test_a_dispatcher_killed_between_enqueue_and_record_loses_nothing(
     log.wait(lambda: all(log.terminals(r) for r in runs), 240, "every run to end")
     assert_ended_once(log, runs)
     assert {e.data["run_id"] for e in log.events("RunDispatched")} == set(runs)
+
+
+def test_runs_also_go_through_redis(log: Log, redis_url: str) -> None:
+    # Given two requested runs, a dispatcher and a worker on Redis instead of RabbitMQ
+    log.request("r1")
+    log.request("r2", n_layer=2)
+    env = {**os.environ, "KNOBS_HOME": str(log.home), "KNOBS_WORKERS_BROKER": "redis",
+           "KNOBS_WORKERS_BROKER_URL": redis_url, "KNOBS_WORKERS_QUEUE": f"q-{log.experiment}"}
+    procs = Processes(env)
+    try:
+        procs.start("dispatcher")
+        procs.start("worker")
+        # Then both train and end once
+        log.wait(lambda: all(log.terminals(r) for r in ("r1", "r2")), 180, "both runs to end")
+    finally:
+        procs.stop_all()
+    assert_ended_once(log, ["r1", "r2"])
+    assert {e.data["broker"].split()[0] for e in log.events("RunDispatched")} == {"redis"}

@@ -88,3 +88,28 @@ def test_a_run_dispatched_by_a_dead_process_is_run_again(log: Log) -> None:
     # Then the run is trained and ends once
     assert sent == 1
     assert [e.event_type for e in log.terminals("orphan")] == ["RunCompleted"]
+
+
+def test_lora_trains_adapters_on_a_base_model_from_the_same_log(log: Log) -> None:
+    # Given a base model trained earlier in this log
+    log.request("base")
+    run_embedded(log.experiment)
+    [base] = log.events("RunCompleted")
+
+    # When a LoRA run names it as its base
+    log.request("lora", lora_rank=4, base_run=f"{log.experiment}/base", lr=1e-3)
+    run_embedded(log.experiment)
+
+    # Then only the adapters trained, on top of the base checkpoint
+    [ended] = log.terminals("lora")
+    assert ended.event_type == "RunCompleted", ended.data
+    costs = ended.data["costs"]
+    assert 0 < costs["params_trainable"] < costs["params_total"]
+    assert ended.data["config"]["base_checkpoint"] == base.data["artifact"]
+
+
+def test_a_lora_run_whose_base_never_trained_fails_clearly(log: Log) -> None:
+    log.request("lora", lora_rank=4, base_run=f"{log.experiment}/missing")
+    run_embedded(log.experiment)
+    [failed] = log.terminals("lora")
+    assert failed.data["kind"] == "invalid" and "train the base model first" in failed.data["reason"]
