@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -104,17 +103,6 @@ def _paths(home: Path) -> dict[str, Path]:
     }
 
 
-def _password(path: Path) -> str:
-    """The generated password, created once, readable by the owner only."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(24))
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
-
-
 def _write_conf(path: Path, bolt_port: int, http_port: int | None) -> None:
     lines = [
         "# Written by knobs at every start; edit knobs' settings, not this file.",
@@ -151,7 +139,7 @@ def start_neo4j(
     target = install()
     paths = _paths(home)
     paths["data"].mkdir(parents=True, exist_ok=True)
-    password = _password(paths["password"])
+    password = runtime.generated_password(paths["password"])
     bolt_port = runtime.pick_port(DEFAULT_BOLT_PORT)
     http_port = runtime.pick_port(DEFAULT_HTTP_PORT) if http else None
     _write_conf(paths["conf"], bolt_port, http_port)

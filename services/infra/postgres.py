@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import secrets
 import stat
 import subprocess
 import time
@@ -75,17 +74,6 @@ def _run(cmd: list[str], what: str, cwd: Path, log: Path | None = None) -> None:
         if log is not None:
             tail += f"\nthe server log ({log}) ends with:\n{_tail(log)}"
         raise PostgresProvisioningError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-
-
-def _password(path: Path) -> str:
-    """The generated password, created once, readable by the owner only."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(24))
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
 
 
 def _prepare_dirs(paths: dict[str, Path]) -> None:
@@ -208,7 +196,7 @@ def start_postgres(home: Path, *, timeout_s: float = 60) -> dict[str, Any]:
         return state
     paths = _paths(home)
     bins = bin_dir()
-    password = _password(paths["password"])
+    password = runtime.generated_password(paths["password"])
     _prepare_dirs(paths)
     _initdb(paths, bins, password)
     running = _postmaster(paths["data"])

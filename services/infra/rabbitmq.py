@@ -76,17 +76,6 @@ def _paths(home: Path) -> dict[str, Path]:
     }
 
 
-def _password(path: Path) -> str:
-    """The generated password, created once, readable by the owner only."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(24))
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
-
-
 def _cookie(path: Path) -> None:
     """The home's Erlang cookie (0400): only this home's node and tools can talk to it."""
     if not path.exists():
@@ -267,7 +256,7 @@ def start_rabbitmq(home: Path, *, timeout_s: float = 120) -> dict[str, Any]:
     paths["log"].mkdir(parents=True, exist_ok=True, mode=0o700)
     paths["mnesia"].mkdir(exist_ok=True, mode=0o700)
     os.chmod(paths["base"], 0o700)
-    password = _password(paths["password"])
+    password = runtime.generated_password(paths["password"])
     pid = _node_pid(paths)
     node: dict[str, Any]
     if pid is not None:  # running, but its state file was lost; adopt it

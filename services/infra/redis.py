@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -47,17 +46,6 @@ def _paths(home: Path) -> dict[str, Path]:
         "pid": base / "redis.pid",
         "log": base / "redis.log",
     }
-
-
-def _password(path: Path) -> str:
-    """The generated password, created once, readable by the owner only."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(24))
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
 
 
 def _write_conf(paths: dict[str, Path], port: int, password: str) -> None:
@@ -164,7 +152,7 @@ def start_redis(home: Path, *, timeout_s: float = 30) -> dict[str, Any]:
     paths = _paths(home)
     paths["data"].mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(paths["base"], 0o700)
-    password = _password(paths["password"])
+    password = runtime.generated_password(paths["password"])
     pid = _server_pid(paths)
     port = _conf_port(paths["conf"])
     if pid is not None and port is not None:  # running, but its state file was lost; adopt it
