@@ -377,7 +377,9 @@ def run_training(
                 {"params": [p for p in trainable if p.dim() >= 2], "weight_decay": cfg.weight_decay},
                 {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0},
             ],
-            lr=cfg.lr, betas=cfg.betas, fused=device.type == "cuda",
+            # The fused kernel exists on CPU and GPU (torch >= 2.4): 3-6x faster per step than
+            # the per-tensor loop on a CPU (bench/trainer.py), and HF Trainer's default too.
+            lr=cfg.lr, betas=cfg.betas, fused=True,
         )
 
         def loss_of(batch: torch.Tensor) -> torch.Tensor:
