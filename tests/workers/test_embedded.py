@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from pathlib import Path
+
 import pytest
 
 from tests.workers.conftest import BENCHMARKS, Log
@@ -113,3 +118,39 @@ def test_a_lora_run_whose_base_never_trained_fails_clearly(log: Log) -> None:
     run_embedded(log.experiment)
     [failed] = log.terminals("lora")
     assert failed.data["kind"] == "invalid" and "train the base model first" in failed.data["reason"]
+
+
+def test_a_trainer_killed_by_sigkill_ends_the_run_as_out_of_memory(log: Log) -> None:
+    # Given a long run training in its child process
+    log.request("victim", train_tokens=5_000_000)
+    worker = threading.Thread(target=run_embedded, args=(log.experiment,))
+    worker.start()
+    try:
+        log.wait(lambda: log.count("RunStarted", "victim") == 1, 60, "the run to start")
+        log.wait(lambda: bool(trainer_children()), 30, "the training child")
+
+        # When the kernel's OOM killer would strike: SIGKILL to the trainer alone
+        for pid in trainer_children():
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        worker.join(timeout=120)
+
+    # Then the run ends once, as RunFailed, saying what killed it, with no facts recorded
+    [failed] = log.terminals("victim")
+    assert failed.event_type == "RunFailed" and failed.data["kind"] == "out_of_memory"
+    assert "SIGKILL" in failed.data["reason"]
+    assert not log.events("RunRecorded", "BenchmarkScored")
+
+
+def trainer_children() -> list[int]:
+    """This process's training children (`python -m workers.child`)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"workers.child" in cmdline:
+            found.append(int(proc.name))
+    return found
