@@ -98,7 +98,7 @@ def test_train_names_values_and_benchmarks_follow_the_training_contract() -> Non
     assert "factors.lr.range: `scale: log` needs positive bounds, got [0, 0.01]" in message
     assert "factors.batch_size: give exactly one of `values: [...]` or `range: [low, high]`" in message
     assert ("benchmarks[0]: 'mmlu' is not a benchmark the trainer knows; allowed: qa_exact_match, "
-            "qa_exact_match_seen, heldout_loss") in message
+            "qa_exact_match_seen, qa_answer_loss, qa_answer_loss_seen, heldout_loss") in message
 
 
 def test_a_base_that_trainparams_refuses_as_a_whole_is_named() -> None:

@@ -17,7 +17,8 @@ def test_txt_documents_split_on_blank_lines_and_last_five_percent_held_out(tmp_p
     corpus = read_local_corpus(path)
     assert len(corpus.train) == 38 and len(corpus.heldout) == 2
     assert corpus.heldout == ["document 38\nsecond line", "document 39\nsecond line"]
-    assert set(corpus.unavailable) == {"qa_exact_match", "qa_exact_match_seen"}
+    assert set(corpus.unavailable) == {"qa_exact_match", "qa_exact_match_seen", "qa_answer_loss",
+                                       "qa_answer_loss_seen"}
     assert corpus.qa_eval_seen == [] and corpus.qa_eval_heldout == []
 
 
