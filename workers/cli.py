@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from workers.settings import BrokerKind, WorkerSettings
+from workers.settings import BrokerKind, BrokerNotConfigured, WorkerSettings
 
 
 def _settings(broker: BrokerKind | None, threads: int | None) -> WorkerSettings:
@@ -23,6 +23,12 @@ def _settings(broker: BrokerKind | None, threads: int | None) -> WorkerSettings:
     if threads:
         updates["threads"] = threads
     settings = WorkerSettings().model_copy(update=updates)
+    if settings.broker != "stub":
+        try:
+            settings.resolved_broker_url()
+        except BrokerNotConfigured as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from exc
     if settings.broker == "stub":
         raise typer.BadParameter(
             "a separate worker needs a real broker: pass --broker rabbitmq (after `knobs services up "
