@@ -169,7 +169,7 @@ def start_neo4j(
         if proc.poll() is not None:
             raise Neo4jProvisioningError(
                 f"Neo4j exited with code {proc.returncode} while starting; "
-                f"its log ({paths['log']}) ends with:\n{_tail(paths['log'])}"
+                f"its log ({paths['log']}) ends with:\n{runtime.log_tail(paths['log'])}"
             )
         if _bolt_ready(state, timeout_s=2):
             runtime.write_state(home, "neo4j", state)
@@ -178,7 +178,7 @@ def start_neo4j(
     proc.terminate()
     raise Neo4jProvisioningError(
         f"Neo4j did not accept Bolt connections within {timeout_s:.0f} s; "
-        f"its log ({paths['log']}) ends with:\n{_tail(paths['log'])}"
+        f"its log ({paths['log']}) ends with:\n{runtime.log_tail(paths['log'])}"
     )
 
 
@@ -219,10 +219,3 @@ def _bolt_ready(state: dict[str, Any], timeout_s: float) -> bool:
         return True
     except (ServiceUnavailable, Neo4jError, OSError, ValueError):
         return False
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

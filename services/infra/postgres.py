@@ -72,7 +72,7 @@ def _run(cmd: list[str], what: str, cwd: Path, log: Path | None = None) -> None:
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-3000:]
         if log is not None:
-            tail += f"\nthe server log ({log}) ends with:\n{_tail(log)}"
+            tail += f"\nthe server log ({log}) ends with:\n{runtime.log_tail(log)}"
         raise PostgresProvisioningError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
@@ -176,7 +176,7 @@ def _wait_ready(url: str, logfile: Path, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise PostgresProvisioningError(
                 f"PostgreSQL did not accept connections within {timeout_s:.0f} s; "
-                f"its log ({logfile}) ends with:\n{_tail(logfile)}"
+                f"its log ({logfile}) ends with:\n{runtime.log_tail(logfile)}"
             )
         time.sleep(0.2)
 
@@ -211,7 +211,7 @@ def start_postgres(home: Path, *, timeout_s: float = 60) -> dict[str, Any]:
         if running is None:
             raise PostgresProvisioningError(
                 f"PostgreSQL started but exited at once; its log ({paths['logfile']}) ends with:\n"
-                f"{_tail(paths['logfile'])}"
+                f"{runtime.log_tail(paths['logfile'])}"
             )
     pid, port = running
     _wait_ready(_url(password, port, "postgres"), paths["logfile"], timeout_s)
@@ -265,15 +265,4 @@ def _wait_exited(pid: int, timeout_s: float) -> None:
 
 def postgres_status(home: Path) -> dict[str, Any]:
     """Whether the home's PostgreSQL runs, and where (without the password or the URL)."""
-    state = runtime.read_state(home, "postgres")
-    if state is None:
-        return {"running": False}
-    running = runtime.process_alive(int(state["pid"])) and _accepts(state["url"])
-    return {"running": running, **{k: v for k, v in state.items() if k not in ("password", "url")}}
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return runtime.service_status(home, "postgres", lambda state: _accepts(state["url"]))

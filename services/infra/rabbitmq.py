@@ -229,7 +229,7 @@ def _start_epmd(paths: dict[str, Path], port: int) -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             raise RabbitMQProvisioningError(
                 f"epmd exited with code {proc.returncode} on port {port}; "
-                f"{paths['console']} ends with:\n{_tail(paths['console'])}"
+                f"{paths['console']} ends with:\n{runtime.log_tail(paths['console'])}"
             )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             return proc
@@ -376,22 +376,11 @@ def _reap(pid: int) -> None:
 
 def rabbitmq_status(home: Path) -> dict[str, Any]:
     """Whether the home's RabbitMQ runs, and where (without the password or the URL)."""
-    state = runtime.read_state(home, "rabbitmq")
-    if state is None:
-        return {"running": False}
-    running = runtime.process_alive(int(state["pid"])) and _accepts(state["url"])
-    return {"running": running, **{k: v for k, v in state.items() if k not in ("password", "url")}}
+    return runtime.service_status(home, "rabbitmq", lambda state: _accepts(state["url"]))
 
 
 def _logs(paths: dict[str, Path]) -> str:
     return (
-        f"its log ({paths['logfile']}) ends with:\n{_tail(paths['logfile'])}\n"
-        f"and its console ({paths['console']}) with:\n{_tail(paths['console'])}"
+        f"its log ({paths['logfile']}) ends with:\n{runtime.log_tail(paths['logfile'])}\n"
+        f"and its console ({paths['console']}) with:\n{runtime.log_tail(paths['console'])}"
     )
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

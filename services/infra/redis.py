@@ -185,12 +185,13 @@ def _wait_ready(url: str, pid: int, paths: dict[str, Path], timeout_s: float) ->
         _reap(pid)
         if exited(pid):
             raise RedisProvisioningError(
-                f"Redis exited while starting; its log ({paths['log']}) ends with:\n{_tail(paths['log'])}"
+                f"Redis exited while starting; its log ({paths['log']}) ends with:\n"
+                f"{runtime.log_tail(paths['log'])}"
             )
         if time.monotonic() > deadline:
             raise RedisProvisioningError(
                 f"Redis did not answer an authenticated PING within {timeout_s:.0f} s; "
-                f"its log ({paths['log']}) ends with:\n{_tail(paths['log'])}"
+                f"its log ({paths['log']}) ends with:\n{runtime.log_tail(paths['log'])}"
             )
         time.sleep(0.05)
 
@@ -228,15 +229,4 @@ def _reap(pid: int) -> None:
 
 def redis_status(home: Path) -> dict[str, Any]:
     """Whether the home's Redis runs, and where (without the password or the URL)."""
-    state = runtime.read_state(home, "redis")
-    if state is None:
-        return {"running": False}
-    running = runtime.process_alive(int(state["pid"])) and _accepts(state["url"])
-    return {"running": running, **{k: v for k, v in state.items() if k not in ("password", "url")}}
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return runtime.service_status(home, "redis", lambda state: _accepts(state["url"]))

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,21 @@ def generated_password(path: Path) -> str:
             fh.write(secrets.token_urlsafe(24))
     os.chmod(path, 0o600)
     return path.read_text().strip()
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a service's log, for the error that says why it did not start."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def service_status(home: Path, name: str, accepts: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Whether a recorded service runs (its process lives and `accepts` a connection), and
+    where, without its password or URL (they carry the secret)."""
+    state = read_state(home, name)
+    if state is None:
+        return {"running": False}
+    running = process_alive(int(state["pid"])) and accepts(state)
+    return {"running": running, **{k: v for k, v in state.items() if k not in ("password", "url")}}
