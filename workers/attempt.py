@@ -72,17 +72,18 @@ def attempt_slug(attempt: str) -> str:
     return hashlib.sha256(attempt.encode()).hexdigest()[:12]
 
 
-def ended(store: EventStore, experiment: str, run_id: str) -> bool:
-    return any(e.event_type in TERMINAL_TYPES for e in store.read_stream(run_stream(experiment, run_id)))
-
-
-def requested(store: EventStore, experiment: str, run_id: str) -> RunRequested | None:
+def run_state(store: EventStore, experiment: str, run_id: str) -> tuple[RunRequested | None, bool]:
+    """The run's request (None if this log never asked for it) and whether it has ended,
+    from one read of its stream."""
+    request: RunRequested | None = None
+    has_ended = False
     for stored in store.read_stream(run_stream(experiment, run_id)):
-        if stored.event_type == RunRequested.event_type:
+        if stored.event_type == RunRequested.event_type and request is None:
             event = stored.decode()
             assert isinstance(event, RunRequested)
-            return event
-    return None
+            request = event
+        has_ended = has_ended or stored.event_type in TERMINAL_TYPES
+    return request, has_ended
 
 
 def artifact_of(store: EventStore, base_run: str) -> Path:
@@ -134,9 +135,9 @@ class Attempt:
     # ------------------------------------------------------------------ the attempt
 
     def run(self) -> Outcome:
-        if ended(self.store, self.experiment, self.run_id):
+        request, has_ended = run_state(self.store, self.experiment, self.run_id)
+        if has_ended:
             return Outcome("skipped", "already ended (a redelivered or duplicate message)")
-        request = requested(self.store, self.experiment, self.run_id)
         if request is None:
             # Not this log's run (a queue shared by two logs?): writing a failure here would
             # invent a run; drop the message and say so.
