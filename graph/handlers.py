@@ -229,6 +229,7 @@ CALL (k, row) {{
   MERGE (k)-[rk:RANKS {{id: param.rel_id}}]->(q)
   SET rk.rank = param.rank, rk.influence_lo = param.influence_lo,
       rk.influence_hi = param.influence_hi, rk.values = param.values
+  SET rk += param.props
   {_track("rk")}
 }}
 }}
@@ -367,6 +368,23 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
             "influence_hi": p.influence_range[1],
             "values": canonical_json([v.model_dump(mode="json") for v in p.values]),
             "rel_id": rel_id("RANKS", node, p.name),
+            # Scalars a query can filter and sort on; the structured parts as JSON text
+            # (Neo4j properties cannot hold maps).
+            "props": {
+                "statistic": p.statistic,
+                "noise_label": p.noise.label if p.noise else None,
+                "knee_status": p.knee.status if p.knee else None,
+                "knee_value": p.knee.value if p.knee else None,
+                "flagged": bool(p.flags),
+                "flag_kinds": [f.kind for f in p.flags],
+                "indices": canonical_json(p.indices) if p.indices else None,
+                "s2": canonical_json(p.s2) if p.s2 else None,
+                "noise": canonical_json(p.noise.model_dump(mode="json")) if p.noise else None,
+                "knee": canonical_json(p.knee.model_dump(mode="json")) if p.knee else None,
+                "knee_cost": canonical_json(p.knee_cost.model_dump(mode="json")) if p.knee_cost else None,
+                "per_cost": canonical_json([c.model_dump(mode="json") for c in p.per_cost]),
+                "flags": canonical_json([f.model_dump(mode="json") for f in p.flags]),
+            },
         }
         for p in event.parameters
     ]
@@ -389,6 +407,8 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
             "baseline": canonical_json(event.baseline),
             "baseline_runs": list(event.baseline_runs),
             "settings": canonical_json(event.settings),
+            "direction": event.direction,
+            "bootstrap_seed": event.bootstrap_seed,
             "excluded_runs": list(event.excluded_runs),
             "used_positions": [u.position for u in event.used_events],
             "used_event_ids": [u.event_id for u in event.used_events],

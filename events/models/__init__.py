@@ -10,7 +10,17 @@ from events.models.experiments import (
     RunRequested,
     RunStarted,
 )
-from events.models.rankings import ParameterRanking, RankingDerived, UsedEvent, ValueEffect
+from events.models.rankings import (
+    CostEfficiency,
+    Direction,
+    Knee,
+    LeverageFlag,
+    NoiseVerdict,
+    ParameterRanking,
+    RankingDerived,
+    UsedEvent,
+    ValueEffect,
+)
 from events.models.results import BenchmarkScored, RunRecorded, SourceCited
 from events.models.training import TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
 
@@ -18,9 +28,14 @@ __all__ = [
     "TRAINING_BENCHMARKS",
     "TRAINING_KNOBS",
     "BenchmarkScored",
+    "CostEfficiency",
+    "Direction",
     "Event",
     "ExperimentDeclared",
     "JSONScalar",
+    "Knee",
+    "LeverageFlag",
+    "NoiseVerdict",
     "ParameterRanking",
     "RankingDerived",
     "RunCompleted",
