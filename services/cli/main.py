@@ -14,7 +14,7 @@ import typer
 from events.errors import EventsError
 from graph.errors import GraphError
 from services import plugins
-from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd
+from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
 from services.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
 
@@ -34,6 +34,7 @@ app.add_typer(experiment_cmd.app, name="experiment")
 log_cmd.register(app)
 results_cmd.register(app)
 graph_cmd.register(app)
+selftest_cmd.register(app)
 for _name, _command in plugins.commands().items():
     app.command(name=_name)(_command)
 
