@@ -35,6 +35,8 @@ class Observation:
     seed: int | None = None
     positions: tuple[int, ...] = ()
     costs: dict[str, float] = field(default_factory=dict)
+    stderr: float | None = None
+    """The standard error the source reported for this score (papers, lm-eval), if any."""
 
 
 @dataclass(frozen=True)

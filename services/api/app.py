@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from graph.readonly import run_readonly
 from services.api.deps import ContextDep, ReadScope, SettingsDep, WriteScope
 from services.api.errors import install_handlers
+from services.api.queries_routes import router as queries_router
 from services.api.schemas import (
     AppendIn,
     AppendPublic,
@@ -25,7 +26,7 @@ from services.context import Context
 from services.errors import BadInput
 from services.health import health
 from services.ingest import append_events
-from services.ranking import rank
+from services.ranking import RankOptions, rank
 from services.settings import ApiSettings
 
 
@@ -40,6 +41,7 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app = FastAPI(title="knobs", version="0.1.0", lifespan=lifespan,
                   description="Which knobs matter, with the evidence for every answer.")
     install_handlers(app)
+    app.include_router(queries_router)
 
     @app.post("/v1/events", status_code=201, response_model=AppendPublic)
     def post_events(body: AppendIn, ctx: ContextDep, settings: SettingsDep, _: WriteScope) -> AppendPublic:
@@ -74,7 +76,10 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
 
     @app.post("/v1/rankings", status_code=201)
     def post_ranking(body: RankIn, ctx: ContextDep, _: WriteScope) -> dict[str, object]:
-        return rank(ctx, body.experiment, body.benchmark, body.baseline).public()
+        options = RankOptions(baseline_run=body.baseline, method=body.method, as_of=body.as_of,
+                              without=tuple(body.without), direction=body.direction,
+                              bootstrap_seed=body.seed)
+        return rank(ctx, body.experiment, body.benchmark, options=options).public()
 
     @app.get("/v1/rankings/{ranking_id}/audit")
     def get_audit(ranking_id: str, ctx: ContextDep, _: ReadScope) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,11 +68,18 @@ class CypherPublic(BaseModel):
 
 
 class RankIn(BaseModel):
+    """What `POST /v1/rankings` ranks, with the same choices as `knobs rank`."""
+
     model_config = ConfigDict(extra="forbid")
 
     experiment: str = Field(min_length=1)
     benchmark: str = Field(min_length=1)
     baseline: str | None = None
+    method: Literal["ofat", "morris", "sobol"] | None = None
+    as_of: int | None = Field(default=None, ge=1)
+    without: list[str] = Field(default_factory=list)
+    direction: Literal["lower", "higher"] | None = None
+    seed: int = Field(default=0, ge=0)
 
 
 class HealthPublic(BaseModel):

@@ -9,7 +9,8 @@ import typer
 from events.settings import knobs_home
 from services.audit import audit
 from services.cli.experiment_cmd import render_status, run_embedded_with_progress
-from services.cli.results_cmd import render_audit, render_ranking
+from services.cli.ranking_view import render_ranking
+from services.cli.results_cmd import render_audit
 from services.context import Context
 from services.experiments.service import calibrated_rate, declare, plan
 from services.infra import control

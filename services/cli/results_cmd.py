@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from events.models import Direction
 from graph.errors import GraphError
 from services.audit import audit as audit_ranking
-from services.cli.output import emit_json, si, table
+from services.cli.output import emit_json
+from services.cli.ranking_view import render_matrix, render_ranking
 from services.context import Context
-from services.errors import Unavailable
-from services.ranking import RankingOutcome
+from services.errors import BadInput, Unavailable
+from services.ranking import METHODS, RankOptions
 from services.ranking import rank as rank_knobs
+from services.ranking_matrix import rank_matrix
 from services.results_import import import_results
 
 import_app = typer.Typer(help="Bring results produced elsewhere into the log.", no_args_is_help=True)
@@ -45,6 +47,9 @@ def results(
                f"{outcome.new_events} new events{span}, {outcome.events - outcome.new_events} already stored")
 
 
+COST_KINDS = ("flops", "gpu_hours", "weight_bytes")
+
+
 def register(app: typer.Typer) -> None:
     app.command("rank")(rank)
     app.command("audit")(audit)
@@ -52,63 +57,52 @@ def register(app: typer.Typer) -> None:
 
 def rank(
     experiment: str = typer.Option(..., "--experiment", help="Experiment name."),
-    benchmark: str = typer.Option(..., "--benchmark", help="Benchmark to rank on."),
-    baseline: str = typer.Option(None, "--baseline", help="Run whose parameters are the baseline "
-                                 "(default: the most common value of each parameter)."),
+    benchmark: list[str] = typer.Option(None, "--benchmark", help="Benchmark to rank on; repeat it "
+                                        "for a parameters x benchmarks matrix."),
+    all_benchmarks: bool = typer.Option(False, "--all-benchmarks", help="Rank on every benchmark "
+                                        "the experiment has (a matrix)."),
+    method: str = typer.Option(None, "--method", help="ofat, morris or sobol (default: what the "
+                               "experiment's design calls for; ofat for imported results)."),
+    as_of: int = typer.Option(None, "--as-of", min=1, help="Rank the evidence as the log held it at "
+                              "this position: reproduces a recorded ranking exactly."),
+    without: list[str] = typer.Option(None, "--without", help="Leave this run out (repeatable): "
+                                      "recompute a ranking as if the run had never happened."),
+    baseline: str = typer.Option(None, "--baseline", help="ofat: run whose parameters are the "
+                                 "baseline (default: the most common value of each parameter)."),
+    lower_is_better: bool = typer.Option(None, "--lower-is-better/--higher-is-better", help="Which way "
+                                         "the benchmark improves (default: from its name)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (confidence intervals, knees)."),
+    by_cost: str = typer.Option(None, "--by-cost", help="Also order the knobs by gain per unit of "
+                                "this cost: flops, gpu_hours or weight_bytes."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Rank parameters by the width of their one-at-a-time influence range; record the ranking."""
+    """Rank parameters (one-at-a-time, Morris or Sobol) with noise, knees and cost; record it."""
+    if benchmark and all_benchmarks:
+        raise BadInput("give --benchmark or --all-benchmarks, not both")
+    if not benchmark and not all_benchmarks:
+        raise BadInput("say what to rank on: --benchmark NAME (repeatable) or --all-benchmarks")
+    if by_cost is not None and by_cost not in COST_KINDS:
+        raise BadInput(f"--by-cost {by_cost!r}: choose one of {', '.join(COST_KINDS)}")
+    if method is not None and method not in METHODS:
+        raise BadInput(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    direction: Direction | None = (None if lower_is_better is None
+                                   else "lower" if lower_is_better else "higher")
+    options = RankOptions(baseline_run=baseline, method=method,
+                          as_of=as_of, without=tuple(without or ()), direction=direction,
+                          bootstrap_seed=seed)
     with Context() as ctx:
-        outcome = rank_knobs(ctx, experiment, benchmark, baseline)
+        if all_benchmarks or len(benchmark) > 1:
+            matrix = rank_matrix(ctx, experiment, None if all_benchmarks else benchmark, options)
+            if json_out:
+                emit_json(matrix.public())
+            else:
+                typer.echo(render_matrix(matrix))
+            return
+        outcome = rank_knobs(ctx, experiment, benchmark[0], options=options)
     if json_out:
         emit_json(outcome.public())
     else:
-        typer.echo(render_ranking(outcome))
-
-
-def render_ranking(outcome: RankingOutcome) -> str:
-    r = outcome.ranking
-    res = outcome.result
-    lines = [
-        f"Ranking {r.ranking_id}  ({r.method}, benchmark {r.benchmark}, experiment {r.experiment})",
-        f"baseline: runs {', '.join(r.baseline_runs)}  mean {r.baseline_mean:.4g}",
-        "",
-    ]
-    rows: list[list[Any]] = []
-    cost_kind = headline_cost(v.cost for p in r.parameters for v in p.values)
-    for p in r.parameters:
-        lo, hi = p.influence_range
-        tried = "  ".join(
-            f"{v.value}{'*' if v.is_baseline else ''}: {v.mean:.4g} ({v.effect:+.3g}"
-            + (f", ci {v.ci[0]:.3g}..{v.ci[1]:.3g}" if v.ci else "") + f", n={v.n})"
-            for v in p.values
-        )
-        costs = [v.cost[cost_kind] for v in p.values if cost_kind and cost_kind in v.cost]
-        spent = f"{si(min(costs))}..{si(max(costs))}" if costs else "-"
-        rows.append([p.rank, p.name, f"[{lo:+.3g}, {hi:+.3g}]", f"{hi - lo:.3g}", spent, tried])
-    headers = ["rank", "parameter", "influence", "width", f"cost ({cost_kind or 'none recorded'})",
-               "values (* baseline): mean (effect)"]
-    lines.append(table(headers, rows))
-    if res.not_varied_alone:
-        shown = ", ".join(res.not_varied_alone[:8])
-        more = len(res.not_varied_alone) - 8
-        lines.append(f"\nnot varied alone (no ranking possible): {shown}"
-                     + (f" and {more} more (--json lists them)" if more > 0 else ""))
-    if r.excluded_runs:
-        lines.append(f"runs differing in several parameters (left out): {', '.join(r.excluded_runs)}")
-    lines.append(f"\nrecorded as RankingDerived at position {outcome.position}"
-                 f"{' (already recorded: same evidence, same code)' if outcome.duplicate else ''}; "
-                 f"{len(r.used_events)} events used; `knobs audit {r.ranking_id}` shows them")
-    return "\n".join(lines)
-
-
-COST_PREFERENCE = ("flops_6nd", "flops", "gpu_hours", "wall_s", "params_total", "parameters")
-
-
-def headline_cost(costs: Iterable[dict[str, float]]) -> str | None:
-    """The cost kind to show beside effects: compute first, then time, then size."""
-    kinds = {k for c in costs for k in c}
-    return next((k for k in COST_PREFERENCE if k in kinds), min(kinds) if kinds else None)
+        typer.echo(render_ranking(outcome, by_cost))
 
 
 def audit(

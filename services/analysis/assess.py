@@ -1,0 +1,124 @@
+"""Turn per-parameter effects into the judgements a researcher acts on.
+
+Given each parameter's values (mean score, effect, cost, runs) and the statistic it ranks
+by, this adds, in order:
+1. the noise verdict (computed by the caller, which knows the method);
+2. knees along numeric knobs, per doubling of the knob and per doubling of its cost;
+3. effect per unit of FLOPs, device-hours and weight bytes;
+4. leverage flags for high-leverage parameters that look under-explored;
+and returns the `ParameterRanking`s a `RankingDerived` event records, ranked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from events.models import CostEfficiency, Direction, Knee, NoiseVerdict, ParameterRanking, ValueEffect
+from services.analysis import curves, efficiency, leverage
+from services.analysis.ofat import Observation, ParameterResult, ValueStats
+
+FLOP_KINDS = ("flops", "flops_6nd")
+"""Cost kinds a cost-knee is measured along, most trustworthy first."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One parameter before ranking: its values and the statistic that orders it."""
+
+    result: ParameterResult
+    statistic: float
+    noise: NoiseVerdict
+    indices: Mapping[str, float | None] = field(default_factory=dict)
+    s2: Mapping[str, float | None] = field(default_factory=dict)
+
+
+def assess(
+    candidates: Sequence[Candidate],
+    observations: Sequence[Observation],
+    *,
+    direction: Direction,
+    seed: int,
+    knee_fraction: float,
+) -> list[ParameterRanking]:
+    scores = {o.run_id: o.score for o in observations}
+    ordered = sorted(candidates, key=lambda c: (-c.statistic, c.result.name))
+    per_cost = {c.result.name: efficiency.per_cost(c.result, direction) for c in ordered}
+    high = _high_leverage(ordered, per_cost)
+    rankings = []
+    for rank, c in enumerate(ordered, start=1):
+        p = c.result
+        flags = leverage.leverage_flags(
+            p, direction=direction, high=p.name in high,
+            noise_half_width=c.noise.noise, total_runs=len(observations),
+        )
+        rankings.append(ParameterRanking(
+            name=p.name, rank=rank, influence_range=p.influence_range,
+            values=[_value(v) for v in p.values],
+            statistic=c.statistic,
+            indices=dict(c.indices or {}),
+            s2=dict(c.s2 or {}),
+            noise=c.noise,
+            knee=_knee(p, scores, direction, seed, knee_fraction),
+            knee_cost=_cost_knee(p, scores, direction, seed, knee_fraction),
+            per_cost=per_cost[p.name],
+            flags=flags,
+        ))
+    return rankings
+
+
+def _value(v: ValueStats) -> ValueEffect:
+    return ValueEffect(value=v.value, mean=v.mean, effect=v.effect, ci=v.ci, n=v.n,
+                       runs=list(v.runs), is_baseline=v.is_baseline, cost=dict(v.cost))
+
+
+def _high_leverage(ordered: Sequence[Candidate],
+                   per_cost: Mapping[str, Sequence[CostEfficiency]]) -> set[str]:
+    """The top third by statistic, or by gain per unit of any cost kind, leaving out noise."""
+    real = [c for c in ordered if c.noise.label != "indistinguishable"]
+    top = max(1, math.ceil(len(ordered) / 3))
+    high = {c.result.name for c in real[:top]}
+    real_names = {c.result.name for c in real}
+    kinds = {e.kind for effs in per_cost.values() for e in effs}
+    for kind in sorted(kinds):
+        gainers = [(name, e) for name, effs in per_cost.items() if name in real_names
+                   for e in effs if e.kind == kind and e.gain > 0]
+        # Free improvements first (better and no dearer), then by gain per unit of cost.
+        gainers.sort(key=lambda ne: (ne[1].per_unit is not None, -(ne[1].per_unit or ne[1].gain), ne[0]))
+        high.update(name for name, _ in gainers[:top])
+    return high
+
+
+def _numeric(values: Sequence[ValueStats]) -> bool:
+    return all(isinstance(v.value, int | float) and not isinstance(v.value, bool) for v in values)
+
+
+def _points(p: ParameterResult, scores: Mapping[str, float],
+            x_of: Mapping[int, float]) -> list[curves.CurvePoint]:
+    return [curves.CurvePoint(x=x_of[i], scores=tuple(scores[r] for r in v.runs if r in scores))
+            for i, v in enumerate(p.values) if i in x_of]
+
+
+def _knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
+          seed: int, fraction: float) -> Knee:
+    if not _numeric(p.values):
+        return curves.not_numeric(f"{p.name} takes non-numeric values; no curve to fit")
+    x_of = {i: float(v.value) for i, v in enumerate(p.values)}
+    return curves.knee(_points(p, scores, x_of), direction=direction,
+                       size_like=curves.is_size_like(p.name), fraction=fraction,
+                       per="doubling", seed=seed)
+
+
+def _cost_knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
+               seed: int, fraction: float) -> Knee | None:
+    """The knee along the compute a knob costs, when the knob changes its cost at all."""
+    kind = next((k for k in FLOP_KINDS if all(k in v.cost for v in p.values)), None)
+    if kind is None:
+        return None
+    x_of = {i: v.cost[kind] for i, v in enumerate(p.values) if v.cost[kind] > 0}
+    costs = sorted(x_of.values())
+    if len(costs) < 2 or costs[-1] / costs[0] < 1.01:
+        return None  # the knob does not move its cost: effect per cost says it all
+    return curves.knee(_points(p, scores, x_of), direction=direction, size_like=True,
+                       fraction=fraction, per="cost_doubling", seed=seed)
