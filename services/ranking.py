@@ -207,7 +207,8 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
         p = ParameterResult(name, 0, (min(effects), max(effects)), values)
         if method == "morris":
             stat = float(idx.get("mu_star") or 0.0)
-            verdict = noise.morris_verdict(idx, seed_noise, gsa.morris_delta(design))
+            per_row = sum(result.seeds_per_row) / len(result.seeds_per_row) if result.seeds_per_row else 1.0
+            verdict = noise.morris_verdict(idx, seed_noise, gsa.morris_delta(design), seeds_per_row=per_row)
         else:
             stat = float(idx.get("ST") or 0.0)
             verdict = noise.sobol_verdict(idx, result.noise_variance_fraction)

@@ -107,7 +107,7 @@ def _knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
     x_of = {i: float(v.value) for i, v in enumerate(p.values)}
     return curves.knee(_points(p, scores, x_of), direction=direction,
                        size_like=curves.is_size_like(p.name), fraction=fraction,
-                       per="doubling", seed=seed)
+                       per="doubling", seed=seed, name=p.name)
 
 
 def _cost_knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
@@ -121,4 +121,4 @@ def _cost_knee(p: ParameterResult, scores: Mapping[str, float], direction: Direc
     if len(costs) < 2 or costs[-1] / costs[0] < 1.01:
         return None  # the knob does not move its cost: effect per cost says it all
     return curves.knee(_points(p, scores, x_of), direction=direction, size_like=True,
-                       fraction=fraction, per="cost_doubling", seed=seed)
+                       fraction=fraction, per="cost_doubling", seed=seed, name=kind)
