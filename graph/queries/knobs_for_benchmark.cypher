@@ -1,9 +1,14 @@
 // Which knobs matter on a benchmark: the latest ranking's parameters, ranked.
 // For each experiment and ranking method, the ranking recorded last in the log for the
-// benchmark, one row per parameter with its rank and influence range.
+// benchmark (highest last log position), one row per parameter with its rank, the statistic
+// it was ranked by, its influence range, noise verdict and knee.
 // Parameters: $benchmark (benchmark name).
 // Columns: experiment, method, ranking_id, as_of, code_version, parameter, rank,
-// influence_lo, influence_hi, values (JSON: per value tried, mean, effect, ci, n, runs).
+// influence_lo, influence_hi, values (JSON: per value tried, mean, effect, ci, n, runs),
+// statistic (influence width for ofat, mu_star for morris, ST for sobol), noise_label
+// (distinguishable, indistinguishable or unknown), knee_status, knee_value, flagged (a
+// leverage flag: under-explored), direction (lower or higher is better). Properties a ranking
+// recorded before they existed are null.
 MATCH (k:Ranking)-[:FOR_BENCHMARK]->(:Benchmark {id: $benchmark})
 WITH k ORDER BY k.positions[-1] DESC
 WITH k.experiment AS experiment, k.method AS method, collect(k)[0] AS k
@@ -17,5 +22,11 @@ RETURN experiment,
        rk.rank AS rank,
        rk.influence_lo AS influence_lo,
        rk.influence_hi AS influence_hi,
-       rk.values AS values
+       rk.values AS values,
+       rk.statistic AS statistic,
+       rk.noise_label AS noise_label,
+       rk.knee_status AS knee_status,
+       rk.knee_value AS knee_value,
+       rk.flagged AS flagged,
+       k.direction AS direction
 ORDER BY experiment, method, rank, parameter

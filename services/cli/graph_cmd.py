@@ -13,6 +13,7 @@ from graph.readonly import run_readonly
 from services.cli.output import emit_json, table
 from services.context import Context
 from services.errors import BadInput
+from services.named_queries import bind
 from services.settings import ApiSettings
 
 app = typer.Typer(help="Project the log into Neo4j, rebuild it, dump it.", no_args_is_help=True)
@@ -91,10 +92,15 @@ def query(
     """Run Cypher strictly read-only: writes, LOAD CSV and unlisted procedures are refused."""
     if (cypher is None) == (name is None):
         raise BadInput("give either a Cypher query or --name NAME (see `knobs queries`)")
-    text = load_query(name).cypher if name else cypher
+    params = _params(param or [])
+    if name:  # optional parameters left out become null; missing required ones are named
+        named = load_query(name)
+        text, params = named.cypher, bind(named, params)
+    else:
+        text = cypher
     settings = ApiSettings()
     with Context() as ctx:
-        result = run_readonly(ctx.driver(), text, _params(param or []),
+        result = run_readonly(ctx.driver(), text, params,
                               timeout_s=timeout or settings.cypher_timeout_s,
                               row_limit=limit or settings.cypher_row_limit)
     if json_out:

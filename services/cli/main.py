@@ -15,6 +15,7 @@ from events.errors import EventsError
 from graph.errors import GraphError
 from services import plugins
 from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
+from services.cli.queries_cmd import register as register_queries
 from services.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
 
@@ -34,6 +35,7 @@ app.add_typer(experiment_cmd.app, name="experiment")
 log_cmd.register(app)
 results_cmd.register(app)
 graph_cmd.register(app)
+register_queries(app)
 selftest_cmd.register(app)
 for _name, _command in plugins.commands().items():
     app.command(name=_name)(_command)

@@ -8,6 +8,16 @@ from typing import Any
 import neo4j
 import pytest
 
+from events.models.rankings import (
+    CostEfficiency,
+    Knee,
+    LeverageFlag,
+    NoiseVerdict,
+    ParameterRanking,
+    RankingDerived,
+    UsedEvent,
+    ValueEffect,
+)
 from events.store.port import EventStore
 from graph.errors import UnknownQuery
 from graph.projector import Projector
@@ -16,7 +26,7 @@ from graph.readonly import run_readonly
 from tests.graph.logs import SmallLog, append, ranking, small_log, used
 
 REQUIRED = {"runs_for_benchmark", "ranking_provenance", "rankings_using_run", "knobs_for_benchmark",
-            "experiments"}
+            "experiments", "influence_range", "underused_parameters", "rankings", "knobs_matrix"}
 
 
 def ids(rows: list[dict[str, Any]]) -> list[object]:
@@ -57,8 +67,15 @@ def test_load_query_refuses_unknown_and_odd_names() -> None:
         load_query("../projector")
 
 
-def test_every_named_query_passes_the_read_only_gate(projected: SmallLog, graph: neo4j.Driver) -> None:
-    params = {"experiment": "tfm", "benchmark": "bleu", "ranking_id": "rk-1", "run_id": "a"}
+def test_every_named_query_passes_the_read_only_gate(
+    projected: SmallLog, graph: neo4j.Driver, store: EventStore
+) -> None:
+    # A ranking that flags a parameter, so that underused_parameters has something to say.
+    evidence = used(store, [projected.run_base, projected.score_base])
+    append(store, assessed("rk-2", "tfm", "bleu", evidence, as_of=store.head()))
+    Projector(graph, store).run_once()
+    params = {"experiment": "tfm", "benchmark": "bleu", "ranking_id": "rk-1", "run_id": "a",
+              "parameter": "lr", "method": None}
     for q in list_queries():
         result = run_readonly(graph, q.cypher, params)
         assert result.rows, f"{q.name} returned nothing over the small log"
@@ -135,3 +152,135 @@ def test_experiments(projected: SmallLog, graph: neo4j.Driver) -> None:
         "name": "tfm", "runs": 2, "scores": 2, "benchmarks": ["bleu"], "parameters": ["layers", "lr"],
         "sources": 1, "rankings": 1,
     }]
+
+
+# ------------------------------------------------ the questions of "Asking the graph"
+
+
+def assessed(
+    ranking_id: str, experiment: str, benchmark: str, evidence: list[UsedEvent], as_of: int,
+    method: str = "ofat", order: tuple[str, ...] = ("lr", "layers"), flag: str | None = "lr",
+) -> RankingDerived:
+    """A ranking with everything a current one carries: statistics, noise, knees, costs, flags."""
+    values = [ValueEffect(value=0.1, mean=25.0, effect=0.0, n=2, runs=["base"], is_baseline=True),
+              ValueEffect(value=0.3, mean=24.5, effect=-0.5, n=2, ci=(-0.9, -0.1), runs=["a"])]
+    parameters = []
+    for rank, name in enumerate(order, start=1):
+        flagged = name == flag
+        parameters.append(ParameterRanking(
+            name=name, rank=rank, influence_range=(-0.5 / rank, 0.0), values=values,
+            statistic=0.5 / rank,
+            noise=NoiseVerdict(label="distinguishable" if rank == 1 else "indistinguishable",
+                               effect=0.5 / rank, noise=0.2, basis="seed spread"),
+            knee=Knee(status="found", value=0.2, ci=(0.15, 0.25), model="log_linear", threshold=0.1)
+            if rank == 1 else Knee(status="too_few_values"),
+            per_cost=[CostEfficiency(kind="flops", source="flops_6nd", value=0.3, gain=0.5,
+                                     extra_cost=2e12, per_unit=2.5e-13)] if flagged else [],
+            flags=[LeverageFlag(kind="best_at_edge", reason="best value 0.3 is the edge of [0.1, 0.3]"),
+                   LeverageFlag(kind="few_runs", reason="2 runs")] if flagged else [],
+        ))
+    return RankingDerived(
+        ranking_id=ranking_id, experiment=experiment, benchmark=benchmark, method=method,
+        direction="higher", bootstrap_seed=0, settings={"ci_level": 0.95}, baseline={"lr": 0.1, "layers": 6},
+        baseline_runs=["base"], baseline_mean=25.0, code_version="test", as_of=as_of, used_events=evidence,
+        parameters=parameters,
+    )
+
+
+@pytest.fixture
+def assessed_log(projected: SmallLog, graph: neo4j.Driver, store: EventStore) -> SmallLog:
+    """The small log plus: rk-bleu-old (superseded by rk-bleu), rk-mmlu (layers first, lr
+    flagged), rk-morris (another method on bleu, nothing flagged), rk-other (another experiment)."""
+    ev = used(store, [projected.run_base, projected.score_base])
+    append(store, assessed("rk-bleu-old", "tfm", "bleu", ev, as_of=store.head(), flag="layers"))
+    append(store, assessed("rk-mmlu", "tfm", "mmlu", ev, as_of=store.head(), order=("layers", "lr")))
+    append(store, assessed("rk-morris", "tfm", "bleu", ev, as_of=store.head(), method="morris", flag=None))
+    append(store, assessed("rk-bleu", "tfm", "bleu", ev, as_of=store.head()))
+    append(store, assessed("rk-other", "other", "bleu", [], as_of=store.head(), order=("heads",), flag=None))
+    Projector(graph, store).run_once()
+    return projected
+
+
+def test_influence_range(assessed_log: SmallLog, graph: neo4j.Driver) -> None:
+    rows = run(graph, "influence_range", parameter="lr", benchmark=None)
+    # rk-1 and rk-bleu-old are superseded by rk-bleu; rk-other does not rank lr
+    assert [(r["benchmark"], r["method"], r["ranking_id"], r["rank"], r["ranked"]) for r in rows] == [
+        ("bleu", "morris", "rk-morris", 1, 2), ("bleu", "ofat", "rk-bleu", 1, 2),
+        ("mmlu", "ofat", "rk-mmlu", 2, 2),
+    ]
+    bleu = rows[1]
+    assert (bleu["parameter"], bleu["experiment"], bleu["direction"]) == ("lr", "tfm", "higher")
+    assert (bleu["influence_lo"], bleu["influence_hi"], bleu["statistic"]) == (-0.5, 0.0, 0.5)
+    assert (bleu["noise_label"], bleu["knee_status"], bleu["knee_value"]) == ("distinguishable", "found", 0.2)
+    assert json.loads(bleu["knee"])["ci"] == [0.15, 0.25]
+    assert json.loads(bleu["values"])[1]["effect"] == -0.5
+    assert rows[2]["noise_label"] == "indistinguishable" and rows[2]["knee_status"] == "too_few_values"
+    only_mmlu = run(graph, "influence_range", parameter="lr", benchmark="mmlu")
+    assert [r["ranking_id"] for r in only_mmlu] == ["rk-mmlu"]
+    assert run(graph, "influence_range", parameter="no_such_knob", benchmark=None) == []
+
+
+def test_influence_range_drops_a_parameter_the_newest_ranking_no_longer_ranks(
+    assessed_log: SmallLog, graph: neo4j.Driver, store: EventStore
+) -> None:
+    append(store, assessed("rk-mmlu-2", "tfm", "mmlu", [], as_of=store.head(), order=("layers",)))
+    Projector(graph, store).run_once()
+    assert [r["ranking_id"] for r in run(graph, "influence_range", parameter="lr", benchmark="mmlu")] == []
+
+
+def test_underused_parameters(assessed_log: SmallLog, graph: neo4j.Driver) -> None:
+    rows = run(graph, "underused_parameters", benchmark=None, experiment=None)
+    # rk-bleu-old flagged layers but is superseded; rk-morris and rk-other flag nothing
+    assert [(r["ranking_id"], r["parameter"], r["rank"]) for r in rows] == [
+        ("rk-bleu", "lr", 1), ("rk-mmlu", "lr", 2)]
+    first = rows[0]
+    assert first["flag_kinds"] == ["best_at_edge", "few_runs"]
+    assert [f["kind"] for f in json.loads(first["flags"])] == ["best_at_edge", "few_runs"]
+    assert json.loads(first["per_cost"])[0]["per_unit"] == 2.5e-13
+    assert (first["statistic"], first["noise_label"], first["method"]) == (0.5, "distinguishable", "ofat")
+    only_mmlu = run(graph, "underused_parameters", benchmark="mmlu", experiment=None)
+    assert [r["ranking_id"] for r in only_mmlu] == ["rk-mmlu"]
+    assert run(graph, "underused_parameters", benchmark=None, experiment="other") == []
+    # a ranking recorded before flags existed (rk-1) is never flagged
+    assert run(graph, "underused_parameters", benchmark=None, experiment="nope") == []
+
+
+def test_rankings(assessed_log: SmallLog, graph: neo4j.Driver) -> None:
+    rows = run(graph, "rankings", experiment=None, benchmark=None, method=None)
+    assert [r["ranking_id"] for r in rows] == [
+        "rk-other", "rk-bleu", "rk-morris", "rk-mmlu", "rk-bleu-old", "rk-1"]
+    assert [r["latest"] for r in rows] == [True, True, True, True, False, False]
+    assert rows == sorted(rows, key=lambda r: -r["position"])
+    first_bleu = rows[-1]
+    assert (first_bleu["used_events"], first_bleu["parameters"], first_bleu["top"]) == (4, 2, "lr")
+    assert first_bleu["direction"] is None and rows[1]["direction"] == "higher"
+    assert rows[0]["top"] == "heads" and rows[0]["used_events"] == 0
+    bleu_ofat = run(graph, "rankings", experiment="tfm", benchmark="bleu", method="ofat")
+    assert [r["ranking_id"] for r in bleu_ofat] == ["rk-bleu", "rk-bleu-old", "rk-1"]
+    assert run(graph, "rankings", experiment="nope", benchmark=None, method=None) == []
+
+
+def test_knobs_matrix(assessed_log: SmallLog, graph: neo4j.Driver) -> None:
+    rows = run(graph, "knobs_matrix", experiment="tfm", method=None)
+    assert [(r["parameter"], r["benchmark"], r["rank"], r["ranking_id"]) for r in rows] == [
+        ("layers", "bleu", 2, "rk-bleu"), ("layers", "mmlu", 1, "rk-mmlu"),
+        ("lr", "bleu", 1, "rk-bleu"), ("lr", "mmlu", 2, "rk-mmlu"),
+    ]
+    assert {(r["ranked"], r["direction"], r["method"]) for r in rows} == {(2, "higher", "ofat")}
+    assert rows[2]["statistic"] == 0.5 and rows[2]["noise_label"] == "distinguishable"
+    morris = run(graph, "knobs_matrix", experiment="tfm", method="morris")
+    assert {(r["benchmark"], r["ranking_id"]) for r in morris} == {("bleu", "rk-morris")}
+    assert run(graph, "knobs_matrix", experiment="nope", method=None) == []
+
+
+def test_knobs_for_benchmark_carries_the_assessment(assessed_log: SmallLog, graph: neo4j.Driver) -> None:
+    rows = run(graph, "knobs_for_benchmark", benchmark="bleu")
+    assert [(r["experiment"], r["method"], r["ranking_id"], r["parameter"]) for r in rows] == [
+        ("other", "ofat", "rk-other", "heads"), ("tfm", "morris", "rk-morris", "lr"),
+        ("tfm", "morris", "rk-morris", "layers"), ("tfm", "ofat", "rk-bleu", "lr"),
+        ("tfm", "ofat", "rk-bleu", "layers"),
+    ]
+    lr = rows[3]
+    assert (lr["statistic"], lr["noise_label"], lr["knee_status"], lr["knee_value"], lr["flagged"],
+            lr["direction"]) == (0.5, "distinguishable", "found", 0.2, True, "higher")
+    assert rows[4]["flagged"] is False and rows[4]["knee_value"] is None

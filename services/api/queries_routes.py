@@ -1,0 +1,120 @@
+"""`GET /v1/...` routes that ask the graph a named question (graph/queries), read-only.
+
+`/v1/queries/{name}` runs any named query with its parameters from the query string and
+returns cells as Neo4j gives them; the friendly routes (`/v1/knobs`, `/v1/parameters/{name}/influence`,
+...) run one query each and decode its JSON text columns into objects. Every answer is
+`{query, columns, rows: [{column: value}], truncated}`, under the API's Cypher row limit and timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from services.api.deps import ContextDep, ReadScope, SettingsDep
+from services.context import Context
+from services.named_queries import QueryParameterError, ask, catalogue
+from services.settings import ApiSettings
+
+router = APIRouter(prefix="/v1", tags=["asking the graph"])
+
+
+class AnswerPublic(BaseModel):
+    query: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    truncated: bool
+    """True when the query had more rows than KNOBS_API_CYPHER_ROW_LIMIT; `rows` holds the first."""
+
+
+class QueryParameterPublic(BaseModel):
+    name: str
+    required: bool
+    description: str
+
+
+class NamedQueryPublic(BaseModel):
+    name: str
+    summary: str
+    description: str
+    parameters: list[QueryParameterPublic]
+
+
+class QueriesPublic(BaseModel):
+    queries: list[NamedQueryPublic]
+
+
+def _answer(ctx: Context, settings: ApiSettings, name: str, params: dict[str, Any],
+            decode: bool = True) -> AnswerPublic:
+    answer = ask(ctx, name, params, decode=decode, row_limit=settings.cypher_row_limit,
+                 timeout_s=settings.cypher_timeout_s)
+    return AnswerPublic.model_validate(answer.public())
+
+
+@router.get("/queries", response_model=QueriesPublic)
+def get_queries(_: ReadScope) -> QueriesPublic:
+    """The named queries: name, summary, description, parameters (required or optional)."""
+    return QueriesPublic.model_validate({"queries": catalogue()})
+
+
+@router.get("/queries/{name}", response_model=AnswerPublic)
+def get_query(name: str, request: Request, ctx: ContextDep, settings: SettingsDep,
+              _: ReadScope) -> AnswerPublic:
+    """Run a named query; its parameters come from the query string, as text."""
+    items = request.query_params.multi_items()
+    repeated = sorted({k for k, _v in items if sum(1 for j, _w in items if j == k) > 1})
+    if repeated:
+        raise QueryParameterError(f"give each parameter once: {', '.join(repeated)} repeated")
+    return _answer(ctx, settings, name, dict(items), decode=False)
+
+
+@router.get("/knobs", response_model=AnswerPublic)
+def get_knobs(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
+              benchmark: str | None = None) -> AnswerPublic:
+    """Which knobs matter on a benchmark: each experiment and method's last ranking (knobs_for_benchmark)."""
+    return _answer(ctx, settings, "knobs_for_benchmark", {"benchmark": benchmark})
+
+
+@router.get("/parameters/{name}/influence", response_model=AnswerPublic)
+def get_influence(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
+                  benchmark: str | None = None) -> AnswerPublic:
+    """A parameter's influence range, noise verdict and knee in every latest ranking (influence_range)."""
+    return _answer(ctx, settings, "influence_range", {"parameter": name, "benchmark": benchmark})
+
+
+@router.get("/rankings", response_model=AnswerPublic)
+def get_rankings(ctx: ContextDep, settings: SettingsDep, _: ReadScope, experiment: str | None = None,
+                 benchmark: str | None = None, method: str | None = None) -> AnswerPublic:
+    """Rankings newest first, filtered by experiment, benchmark and method (rankings)."""
+    return _answer(ctx, settings, "rankings",
+                   {"experiment": experiment, "benchmark": benchmark, "method": method})
+
+
+@router.get("/rankings/{ranking_id}/provenance", response_model=AnswerPublic)
+def get_provenance(ranking_id: str, ctx: ContextDep, settings: SettingsDep,
+                   _: ReadScope) -> AnswerPublic:
+    """What a ranking was derived from: a row per run, its score, source, positions (ranking_provenance)."""
+    return _answer(ctx, settings, "ranking_provenance", {"ranking_id": ranking_id})
+
+
+@router.get("/runs/{experiment}/{run_id}/rankings", response_model=AnswerPublic)
+def get_run_rankings(experiment: str, run_id: str, ctx: ContextDep, settings: SettingsDep,
+                     _: ReadScope) -> AnswerPublic:
+    """Which rankings a run feeds, newest first: what to recompute without it (rankings_using_run)."""
+    return _answer(ctx, settings, "rankings_using_run", {"experiment": experiment, "run_id": run_id})
+
+
+@router.get("/underused", response_model=AnswerPublic)
+def get_underused(ctx: ContextDep, settings: SettingsDep, _: ReadScope, benchmark: str | None = None,
+                  experiment: str | None = None) -> AnswerPublic:
+    """Under-used high-leverage parameters the latest rankings flag, with reasons (underused_parameters)."""
+    return _answer(ctx, settings, "underused_parameters", {"benchmark": benchmark, "experiment": experiment})
+
+
+@router.get("/experiments/{name}/matrix", response_model=AnswerPublic)
+def get_matrix(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
+               method: str | None = None) -> AnswerPublic:
+    """Parameters x benchmarks for an experiment: rank and statistic per cell (knobs_matrix)."""
+    return _answer(ctx, settings, "knobs_matrix", {"experiment": name, "method": method})
