@@ -16,6 +16,7 @@ from graph.errors import GraphError
 from services import plugins
 from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
 from services.cli.queries_cmd import register as register_queries
+from services.cli.suggest_cmd import register as register_suggest
 from services.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
 
@@ -37,6 +38,7 @@ results_cmd.register(app)
 graph_cmd.register(app)
 register_queries(app)
 selftest_cmd.register(app)
+register_suggest(app)
 for _name, _command in plugins.commands().items():
     app.command(name=_name)(_command)
 
