@@ -1,0 +1,60 @@
+"""`knobs export notes DIR` (a Markdown vault for notes apps) and `knobs export json` (for programs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from services.cli.output import emit_json
+from services.context import Context
+from services.errors import BadInput
+from services.export.json_export import export_json
+from services.export.notes import MANIFEST, export_notes
+
+app = typer.Typer(help="Export what the log knows: a Markdown vault for notes apps, or JSON for programs.",
+                  no_args_is_help=True)
+
+
+@app.command("notes")
+def notes(
+    directory: Path = typer.Argument(..., help="The vault folder (created if missing)."),
+    force: bool = typer.Option(False, "--force", help=f"Write into a non-empty folder that has no {MANIFEST} "
+                               "from an earlier export (files knobs did not write are never removed)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write one note per experiment, benchmark, parameter, data set and latest ranking, plus index.md.
+
+    Notes carry YAML front matter and [[wiki-links]]; Obsidian opens the folder as a vault.
+    Re-exporting rewrites the notes and removes those a previous export wrote that are gone.
+    """
+    with Context() as ctx:
+        outcome = export_notes(ctx, directory, force=force)
+    if json_out:
+        emit_json(outcome.public())
+        return
+    counts = ", ".join(f"{n} {kind}" for kind, n in outcome.notes.items())
+    removed = f"; removed {len(outcome.removed)} stale" if outcome.removed else ""
+    typer.echo(f"{directory}: {counts} and index.md (log head {outcome.log_head}); "
+               f"{outcome.written} written, {outcome.unchanged} unchanged{removed}")
+
+
+@app.command("json")
+def json_cmd(
+    out: Path = typer.Option(None, "--out", help="Write to FILE instead of standard output."),
+) -> None:
+    """One JSON document: {"format": "knobs-export", "version": 1, "log_head", "experiments", "parameters",
+    "benchmarks", "datasets", "rankings"} with sorted keys, identical for the same log."""
+    with Context() as ctx:
+        text = export_json(ctx)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from exc
+    typer.echo(f"wrote {out} ({len(text.encode('utf-8'))} bytes)", err=True)

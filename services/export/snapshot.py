@@ -1,0 +1,389 @@
+"""The facts an export shows, gathered once and shared by the notes vault and the JSON document.
+
+Rankings come from the log (the latest RankingDerived per experiment, benchmark and method);
+experiments, runs, parameters and benchmarks from the graph's named queries once the
+projector has caught up. Everything is sorted and every date is an event's `recorded_at`,
+never the clock, so two exports of the same log are identical byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.models import ExperimentDeclared, JSONScalar, ParameterRanking, RankingDerived
+from events.store import EventStore, StoredEvent
+from services.context import Context
+from services.errors import BadInput, NotFound
+from services.graph_queries import run_named
+
+DATASET_KNOBS: tuple[str, ...] = ("corpus", "data", "dataset")
+"""Run parameters whose value names a data set (`corpus` is the trainer's knob)."""
+
+RankingKey = tuple[str, str, str]
+"""(experiment, benchmark, method): a newer ranking with the same key supersedes an older one."""
+
+Span = tuple[int, int]
+"""The first and last log positions behind a note."""
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """Where one event sits in the log, and when it was recorded."""
+
+    position: int
+    event_id: str
+    event_type: str
+    recorded_at: str
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> EventRef:
+        return cls(stored.position, stored.event_id, stored.event_type, stored.recorded_at)
+
+    def public(self) -> dict[str, Any]:
+        return {"position": self.position, "event_id": self.event_id, "type": self.event_type,
+                "recorded_at": self.recorded_at}
+
+
+@dataclass(frozen=True)
+class RankingEntry:
+    """The latest ranking of one (experiment, benchmark, method), with the ids it superseded."""
+
+    ranking: RankingDerived
+    event: EventRef
+    earlier: tuple[str, ...] = ()
+    """Ranking ids recorded before this one under the same key, oldest first."""
+
+    @property
+    def key(self) -> RankingKey:
+        return (self.ranking.experiment, self.ranking.benchmark, self.ranking.method)
+
+    @property
+    def short_id(self) -> str:
+        return self.ranking.ranking_id[:8]
+
+    def public(self) -> dict[str, Any]:
+        """The full event, as stored, plus where it sits in the log."""
+        return {
+            **self.ranking.model_dump(mode="json"),
+            "position": self.event.position,
+            "event_id": self.event.event_id,
+            "recorded_at": self.event.recorded_at,
+            "supersedes": list(self.earlier),
+        }
+
+
+@dataclass(frozen=True)
+class RunFact:
+    """A scored run as the graph holds it: its parameters, costs and scores per benchmark."""
+
+    run_id: str
+    params: dict[str, JSONScalar]
+    seed: int | None
+    source_id: str | None
+    costs: dict[str, float]
+    scores: dict[str, float]
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SourceFact:
+    source_id: str
+    citation: str
+    event: EventRef
+
+
+@dataclass(frozen=True)
+class ExperimentFact:
+    name: str
+    runs: int
+    """Runs in the graph (scored or not)."""
+    scores: int
+    benchmarks: tuple[str, ...]
+    parameters: tuple[str, ...]
+    run_facts: tuple[RunFact, ...]
+    """Runs with at least one score, by run id."""
+    sources: tuple[str, ...]
+    datasets: tuple[str, ...]
+    design: ExperimentDeclared | None
+    design_event: EventRef | None
+    rankings: tuple[RankingEntry, ...]
+    span: Span | None
+
+
+@dataclass(frozen=True)
+class ParameterFact:
+    name: str
+    experiments: tuple[str, ...]
+    values: tuple[tuple[str, tuple[JSONScalar, ...]], ...]
+    """(experiment, the distinct values its scored runs used), by experiment."""
+    runs: int
+    rankings: tuple[tuple[RankingEntry, ParameterRanking], ...]
+    span: Span | None
+    run_span: Span | None
+    """The log positions of the runs that set it (span adds its rankings)."""
+
+
+@dataclass(frozen=True)
+class BenchmarkFact:
+    name: str
+    experiments: tuple[str, ...]
+    scores: int
+    rankings: tuple[RankingEntry, ...]
+    direction: str | None
+    span: Span | None
+    score_span: Span | None
+    """The log positions of its scores (span adds its rankings)."""
+
+
+@dataclass(frozen=True)
+class DatasetFact:
+    """A value of a run parameter in DATASET_KNOBS: there is no dataset node, only this use."""
+
+    name: str
+    knobs: tuple[str, ...]
+    experiments: tuple[tuple[str, int], ...]
+    """(experiment, how many of its scored runs used the data set)."""
+    span: Span | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    log_head: int
+    experiments: tuple[ExperimentFact, ...]
+    parameters: tuple[ParameterFact, ...]
+    benchmarks: tuple[BenchmarkFact, ...]
+    datasets: tuple[DatasetFact, ...]
+    rankings: tuple[RankingEntry, ...]
+    sources: dict[str, SourceFact]
+    times: dict[int, str] = field(default_factory=dict)
+    """recorded_at of every span endpoint."""
+
+    def dates(self, span: Span | None) -> tuple[str, str] | None:
+        """(created, updated): when the first and the last event behind a span were recorded."""
+        if span is None or span[0] not in self.times or span[1] not in self.times:
+            return None
+        return self.times[span[0]], self.times[span[1]]
+
+    @property
+    def span(self) -> Span | None:
+        ends = sorted(self.times)
+        return (ends[0], ends[-1]) if ends else None
+
+
+def value_key(value: JSONScalar) -> tuple[int, float, str]:
+    """Sort key for parameter values of mixed types: booleans, numbers, then text."""
+    if isinstance(value, bool):
+        return (0, float(value), "")
+    if isinstance(value, int | float):
+        return (1, float(value), repr(value))
+    return (2, 0.0, str(value))
+
+
+def read_rankings(store: EventStore, up_to: int | None = None) -> list[RankingEntry]:
+    """The latest ranking per (experiment, benchmark, method) in the log, sorted by that key."""
+    latest: dict[RankingKey, RankingEntry] = {}
+    for stored in store.read_all(types=["RankingDerived"]):
+        if up_to is not None and stored.position > up_to:
+            break
+        event = stored.decode()
+        assert isinstance(event, RankingDerived)
+        key = (event.experiment, event.benchmark, event.method)
+        previous = latest.get(key)
+        earlier = (*previous.earlier, previous.ranking.ranking_id) if previous else ()
+        latest[key] = RankingEntry(event, EventRef.of(stored), earlier)
+    return [latest[key] for key in sorted(latest)]
+
+
+def resolve_ranking_id(store: EventStore, ranking_id: str) -> str:
+    """A full ranking id, given the id or an unambiguous prefix of it (notes show 8 characters)."""
+    wanted = ranking_id.strip()
+    if wanted and store.read_stream(f"ranking:{wanted}"):
+        return wanted
+    if len(wanted) >= 4:
+        matches = sorted({
+            str(s.data.get("ranking_id")) for s in store.read_all(types=["RankingDerived"])
+            if str(s.data.get("ranking_id", "")).startswith(wanted.lower())
+        })
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise BadInput(
+                f"ranking id prefix {ranking_id!r} matches {len(matches)} rankings "
+                f"({', '.join(matches[:5])}): give more of the id"
+            )
+    raise NotFound(
+        f"no ranking {ranking_id!r} in the log; list rankings with `knobs events --type RankingDerived`"
+    )
+
+
+def _span(positions: Iterable[int]) -> Span | None:
+    ordered = sorted(positions)
+    return (ordered[0], ordered[-1]) if ordered else None
+
+
+def _first_by(
+    store: EventStore, event_type: str, key: str, up_to: int
+) -> dict[str, tuple[StoredEvent, Any]]:
+    """The first event of a type per value of one of its fields (declarations, citations)."""
+    out: dict[str, tuple[StoredEvent, Any]] = {}
+    for stored in store.read_all(types=[event_type]):
+        if stored.position > up_to:
+            break
+        name = str(stored.data.get(key))
+        if name not in out:
+            out[name] = (stored, stored.decode())
+    return out
+
+
+class _Runs:
+    """Scored runs of one experiment, merged across the benchmarks they were scored on."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, dict[str, JSONScalar]] = {}
+        self.meta: dict[str, tuple[int | None, str | None, dict[str, float]]] = {}
+        self.scores: dict[str, dict[str, float]] = defaultdict(dict)
+        self.positions: dict[str, set[int]] = defaultdict(set)
+        self.run_positions: dict[str, set[int]] = defaultdict(set)
+
+    def add(self, benchmark: str, row: dict[str, Any]) -> set[int]:
+        run_id = str(row["run_id"])
+        self.params[run_id] = {str(k): v for k, v in (row.get("params") or [])}
+        costs = {str(k): float(v) for k, v in (row.get("costs") or []) if isinstance(v, int | float)}
+        self.meta[run_id] = (row.get("seed"), row.get("source_id"), costs)
+        self.scores[run_id][benchmark] = float(row["value"])
+        run_positions = set(row.get("run_positions") or [])
+        score_positions = set(row.get("score_positions") or [])
+        self.run_positions[run_id] |= run_positions
+        self.positions[run_id] |= run_positions | score_positions
+        return score_positions
+
+    def facts(self) -> tuple[RunFact, ...]:
+        return tuple(
+            RunFact(run_id=run_id, params=self.params[run_id], seed=self.meta[run_id][0],
+                    source_id=self.meta[run_id][1], costs=self.meta[run_id][2],
+                    scores=dict(sorted(self.scores[run_id].items())),
+                    positions=tuple(sorted(self.positions[run_id])))
+            for run_id in sorted(self.params)
+        )
+
+
+def build(ctx: Context) -> Snapshot:
+    """Gather every fact an export shows, as of the log's head when called."""
+    store = ctx.store()
+    head = store.head()
+    ctx.catch_up()
+    rankings = read_rankings(store, up_to=head)
+    sources = {
+        sid: SourceFact(sid, str(stored.data.get("citation", "")), EventRef.of(stored))
+        for sid, (stored, _event) in sorted(_first_by(store, "SourceCited", "source_id", head).items())
+    }
+    declared = _first_by(store, "ExperimentDeclared", "name", head)
+    rows = {str(row["name"]): row for row in run_named(ctx, "experiments")}
+
+    by_experiment: dict[str, list[RankingEntry]] = defaultdict(list)
+    by_benchmark: dict[str, list[RankingEntry]] = defaultdict(list)
+    by_parameter: dict[str, list[tuple[RankingEntry, ParameterRanking]]] = defaultdict(list)
+    for entry in rankings:
+        by_experiment[entry.ranking.experiment].append(entry)
+        by_benchmark[entry.ranking.benchmark].append(entry)
+        for p in entry.ranking.parameters:
+            by_parameter[p.name].append((entry, p))
+
+    bench_experiments: dict[str, set[str]] = defaultdict(set)
+    bench_scores: dict[str, int] = defaultdict(int)
+    bench_positions: dict[str, set[int]] = defaultdict(set)
+    param_experiments: dict[str, set[str]] = defaultdict(set)
+    param_values: dict[str, dict[str, set[JSONScalar]]] = defaultdict(lambda: defaultdict(set))
+    param_runs: dict[str, int] = defaultdict(int)
+    param_positions: dict[str, set[int]] = defaultdict(set)
+    data_knobs: dict[str, set[str]] = defaultdict(set)
+    data_runs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    data_positions: dict[str, set[int]] = defaultdict(set)
+
+    experiments: list[ExperimentFact] = []
+    for name in sorted(set(rows) | set(by_experiment) | set(declared)):
+        row = rows.get(name, {})
+        scored_on = sorted({str(b) for b in row.get("benchmarks") or []})
+        runs = _Runs()
+        for benchmark in scored_on:
+            for run_row in run_named(ctx, "runs_for_benchmark", experiment=name, benchmark=benchmark):
+                bench_positions[benchmark] |= runs.add(benchmark, run_row)
+                bench_scores[benchmark] += 1
+            bench_experiments[benchmark].add(name)
+        run_facts = runs.facts()
+        used_data: set[str] = set()
+        for run in run_facts:
+            for pname, value in run.params.items():
+                param_values[pname][name].add(value)
+                param_runs[pname] += 1
+                param_positions[pname] |= runs.run_positions[run.run_id]
+            for knob in DATASET_KNOBS:
+                if knob in run.params:
+                    data = str(run.params[knob])
+                    used_data.add(data)
+                    data_knobs[data].add(knob)
+                    data_runs[data][name] += 1
+                    data_positions[data] |= runs.run_positions[run.run_id]
+        knobs = sorted({str(p) for p in row.get("parameters") or []}
+                       | {p.name for e in by_experiment[name] for p in e.ranking.parameters})
+        for pname in knobs:
+            param_experiments[pname].add(name)
+        design = declared.get(name)
+        design_event = EventRef.of(design[0]) if design else None
+        own_rankings = tuple(by_experiment[name])
+        positions = {p for r in run_facts for p in r.positions} | {e.event.position for e in own_rankings}
+        if design_event:
+            positions.add(design_event.position)
+        experiments.append(ExperimentFact(
+            name=name, runs=int(row.get("runs") or 0), scores=int(row.get("scores") or 0),
+            benchmarks=tuple(scored_on), parameters=tuple(knobs), run_facts=run_facts,
+            sources=tuple(sorted({r.source_id for r in run_facts if r.source_id})),
+            datasets=tuple(sorted(used_data)),
+            design=design[1] if design else None, design_event=design_event,
+            rankings=own_rankings, span=_span(positions),
+        ))
+
+    parameters = tuple(
+        ParameterFact(
+            name=pname,
+            experiments=tuple(sorted(param_experiments[pname] | {e.ranking.experiment for e, _ in
+                                                                  by_parameter[pname]})),
+            values=tuple((exp, tuple(sorted(vals, key=value_key)))
+                         for exp, vals in sorted(param_values[pname].items())),
+            runs=param_runs[pname],
+            rankings=tuple(by_parameter[pname]),
+            span=_span(param_positions[pname] | {e.event.position for e, _ in by_parameter[pname]}),
+            run_span=_span(param_positions[pname]),
+        )
+        for pname in sorted(set(param_experiments) | set(by_parameter))
+    )
+    benchmarks = tuple(
+        BenchmarkFact(
+            name=bname,
+            experiments=tuple(sorted(bench_experiments[bname] | {e.ranking.experiment for e in
+                                                                  by_benchmark[bname]})),
+            scores=bench_scores[bname],
+            rankings=tuple(by_benchmark[bname]),
+            direction=next((e.ranking.direction for e in reversed(by_benchmark[bname])
+                            if e.ranking.direction), None),
+            span=_span(bench_positions[bname] | {e.event.position for e in by_benchmark[bname]}),
+            score_span=_span(bench_positions[bname]),
+        )
+        for bname in sorted(set(bench_experiments) | set(by_benchmark))
+    )
+    datasets = tuple(
+        DatasetFact(name=data, knobs=tuple(sorted(data_knobs[data])),
+                    experiments=tuple(sorted(data_runs[data].items())), span=_span(data_positions[data]))
+        for data in sorted(data_knobs)
+    )
+    spans = [e.span for e in experiments] + [p.span for p in parameters] + [b.span for b in benchmarks]
+    spans += [d.span for d in datasets]
+    ends = {end for span in spans if span for end in span} | {e.event.position for e in rankings}
+    times = {s.position: s.recorded_at for s in store.read_positions(sorted(ends))}
+    return Snapshot(
+        log_head=head, experiments=tuple(experiments), parameters=parameters, benchmarks=benchmarks,
+        datasets=datasets, rankings=tuple(rankings), sources=sources, times=times,
+    )
