@@ -11,11 +11,10 @@ and returns the `ParameterRanking`s a `RankingDerived` event records, ranked.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from events.models import CostEfficiency, Direction, Knee, NoiseVerdict, ParameterRanking, ValueEffect
+from events.models import Direction, Knee, NoiseVerdict, ParameterRanking, ValueEffect
 from services.analysis import curves, efficiency, leverage
 from services.analysis.ofat import Observation, ParameterResult, ValueStats
 
@@ -45,12 +44,13 @@ def assess(
     scores = {o.run_id: o.score for o in observations}
     ordered = sorted(candidates, key=lambda c: (-c.statistic, c.result.name))
     per_cost = {c.result.name: efficiency.per_cost(c.result, direction) for c in ordered}
-    high = _high_leverage(ordered, per_cost)
+    high = leverage.is_high_leverage({c.result.name: c.statistic for c in ordered}, per_cost=per_cost,
+                                     noise={c.result.name: c.noise for c in ordered})
     rankings = []
     for rank, c in enumerate(ordered, start=1):
         p = c.result
         flags = leverage.leverage_flags(
-            p, direction=direction, high=p.name in high,
+            p, direction=direction, high=high[p.name],
             noise_half_width=c.noise.noise, total_runs=len(observations),
         )
         rankings.append(ParameterRanking(
@@ -71,23 +71,6 @@ def assess(
 def _value(v: ValueStats) -> ValueEffect:
     return ValueEffect(value=v.value, mean=v.mean, effect=v.effect, ci=v.ci, n=v.n,
                        runs=list(v.runs), is_baseline=v.is_baseline, cost=dict(v.cost))
-
-
-def _high_leverage(ordered: Sequence[Candidate],
-                   per_cost: Mapping[str, Sequence[CostEfficiency]]) -> set[str]:
-    """The top third by statistic, or by gain per unit of any cost kind, leaving out noise."""
-    real = [c for c in ordered if c.noise.label != "indistinguishable"]
-    top = max(1, math.ceil(len(ordered) / 3))
-    high = {c.result.name for c in real[:top]}
-    real_names = {c.result.name for c in real}
-    kinds = {e.kind for effs in per_cost.values() for e in effs}
-    for kind in sorted(kinds):
-        gainers = [(name, e) for name, effs in per_cost.items() if name in real_names
-                   for e in effs if e.kind == kind and e.gain > 0]
-        # Free improvements first (better and no dearer), then by gain per unit of cost.
-        gainers.sort(key=lambda ne: (ne[1].per_unit is not None, -(ne[1].per_unit or ne[1].gain), ne[0]))
-        high.update(name for name, _ in gainers[:top])
-    return high
 
 
 def _numeric(values: Sequence[ValueStats]) -> bool:

@@ -7,21 +7,25 @@ from pathlib import Path
 import typer
 
 from events.settings import knobs_home
+from services.analysis.selftest import gsa_selftest
 from services.audit import audit
 from services.cli.experiment_cmd import render_status, run_embedded_with_progress
-from services.cli.ranking_view import render_ranking
+from services.cli.ranking_view import render_matrix, render_ranking
 from services.cli.results_cmd import render_audit
 from services.context import Context
+from services.errors import BadInput
 from services.experiments.service import calibrated_rate, declare, plan
 from services.infra import control
-from services.ranking import rank
+from services.ranking import RankOptions, rank
+from services.ranking_matrix import rank_matrix
 from services.results_import import import_results
+from services.suggest import suggest_spec
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"
 EXPERIMENT = "vaswani2017-table3"
 TRAINED_SPEC = DATA / "demo-ofat.yaml"
-TRAINED_BENCHMARKS = ("qa_answer_loss_seen", "heldout_loss")
+TRAINED_BENCHMARKS = ["qa_answer_loss_seen", "heldout_loss"]
 
 
 def run_demo(data: Path | None, train: bool = True) -> None:
@@ -61,11 +65,31 @@ def train_and_rank(ctx: Context) -> None:
     summary = run_embedded_with_progress(ctx, declared.experiment, threads=1)
     typer.echo(render_status(summary))
     ctx.catch_up()
-    last = None
-    for benchmark in TRAINED_BENCHMARKS:
-        typer.secho(f"\n== rank the knobs on {benchmark} (cost: FLOPs by 6·N·D)", bold=True)
-        last = rank(ctx, declared.experiment, benchmark)
-        typer.echo(render_ranking(last))
-    assert last is not None
-    typer.secho(f"\n== audit ranking {last.ranking.ranking_id}", bold=True)
-    typer.echo(render_audit(audit(ctx, last.ranking.ranking_id)))
+    matrix = rank_matrix(ctx, declared.experiment, TRAINED_BENCHMARKS, RankOptions())
+    for benchmark, outcome in matrix.outcomes.items():
+        typer.secho(f"\n== rank the knobs on {benchmark}: noise, knees, gain per FLOP (6·N·D), flags",
+                    bold=True)
+        typer.echo(render_ranking(outcome, by_cost="flops"))
+    typer.secho(f"\n== where {' and '.join(TRAINED_BENCHMARKS)} agree and disagree", bold=True)
+    typer.echo(render_matrix(matrix))
+    first = matrix.outcomes[TRAINED_BENCHMARKS[0]]
+    typer.secho("\n== what to try next", bold=True)
+    try:
+        followup = suggest_spec(first.ranking, p.spec.canonical())
+    except BadInput as exc:
+        typer.echo(f"no follow-up: {exc}")
+    else:
+        out = knobs_home() / "suggested" / f"{followup.name}.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(followup.yaml, encoding="utf-8")
+        typer.echo("\n".join(f"- {r}" for r in followup.reasons))
+        typer.echo(f"follow-up spec ({followup.runs} runs): {out}  "
+                   f"(`knobs experiment run {out}` trains it)")
+    typer.secho(f"\n== audit ranking {first.ranking.ranking_id}", bold=True)
+    typer.echo(render_audit(audit(ctx, first.ranking.ranking_id)))
+    typer.secho("\n== self-test: Morris and Sobol against analytic indices", bold=True)
+    checks = gsa_selftest()
+    failed = [c.name for c in checks if not c.passed]
+    typer.echo(f"{len(checks) - len(failed)} of {len(checks)} checks agree with the analytic values "
+               "within SALib's own tolerances" + (f"; FAILED: {', '.join(failed)}" if failed else "")
+               + " (`knobs selftest` shows them)")
