@@ -16,6 +16,7 @@ from graph.errors import GraphError
 from services import plugins
 from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
 from services.cli.export_cmd import app as export_app
+from services.cli.import_adapters_cmd import register as register_import_adapters
 from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
 from services.cli.suggest_cmd import register as register_suggest
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(infra_cmd.app, name="services")
 app.add_typer(graph_cmd.app, name="graph")
+register_import_adapters(results_cmd.import_app)
 app.add_typer(results_cmd.import_app, name="import")
 app.add_typer(infra_cmd.token_app, name="token")
 app.add_typer(experiment_cmd.app, name="experiment")

@@ -299,3 +299,7 @@ def _param_value(raw: Any) -> JSONScalar | None:
     except ValueError:
         return text
     return value if math.isfinite(value) else text
+
+
+# Public for the import adapters (services/importing/adapters.py): one rule for typing values.
+param_value = _param_value

@@ -1,0 +1,96 @@
+"""`knobs import lm-eval | mlflow | optuna`: results people already have, brought into the log.
+
+Each reads everything first and appends one batch (all or nothing, nothing new on a
+re-import), then lets the graph catch up; prints like `knobs import results`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from graph.errors import GraphError
+from services.cli.output import emit_json
+from services.context import Context
+from services.errors import Unavailable
+from services.importing.adapters import AdapterOutcome, parse_assignments
+from services.importing.lm_eval import import_lm_eval
+from services.importing.mlflow_runs import import_mlflow
+from services.importing.optuna_study import import_optuna
+
+
+def register(import_app: typer.Typer) -> None:
+    import_app.command("lm-eval")(lm_eval)
+    import_app.command("mlflow")(mlflow)
+    import_app.command("optuna")(optuna)
+
+
+def lm_eval(
+    paths: list[Path] = typer.Argument(..., help="lm-evaluation-harness results files, or folders whose "
+                                       "results*.json files are all read."),
+    experiment: str = typer.Option(..., "--experiment", help="The experiment these runs belong to."),
+    param: list[str] = typer.Option([], "--param", help="KEY=VALUE added to every run's parameters "
+                                    "(overrides what the files say); repeatable."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Import lm-evaluation-harness results: one run per file, a score per task/metric."""
+    overrides = parse_assignments(param)
+    with Context() as ctx:
+        outcome = import_lm_eval(ctx, paths, experiment, overrides)
+        _catch_up(ctx)
+    _print(outcome, json_out)
+
+
+def mlflow(
+    tracking: str = typer.Argument(..., help="An mlruns folder, an MLflow SQLite file, or a tracking URI "
+                                   "(sqlite:///mlflow.db, postgresql://..., http://host:5000)."),
+    experiment: str = typer.Option(..., "--experiment", help="The knobs experiment these runs belong to."),
+    mlflow_experiment: list[str] = typer.Option([], "--mlflow-experiment", help="MLflow experiment name or "
+                                                "id to read (repeatable; default: every active one)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Import MLflow runs: each finished run with its params, latest metrics and cost.* values."""
+    with Context() as ctx:
+        outcome = import_mlflow(ctx, tracking, experiment, mlflow_experiment)
+        _catch_up(ctx)
+    _print(outcome, json_out)
+
+
+def optuna(
+    storage: str = typer.Argument(..., help="The study's storage URL (sqlite:///optuna.db, postgresql://...) "
+                                  "or a SQLite file."),
+    study: str = typer.Option(..., "--study", help="The study's name."),
+    experiment: str = typer.Option(..., "--experiment", help="The experiment these trials belong to."),
+    benchmark: list[str] = typer.Option([], "--benchmark", help="Name of the objective's score; one per "
+                                        "objective, in order (default: the study's metric names)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Import an Optuna study: each complete trial with its params, objective value(s) and cost.* attrs."""
+    with Context() as ctx:
+        outcome = import_optuna(ctx, storage, study, experiment, benchmark)
+        _catch_up(ctx)
+    _print(outcome, json_out)
+
+
+def _catch_up(ctx: Context) -> None:
+    try:
+        ctx.catch_up()
+    except (Unavailable, GraphError) as exc:
+        # The log is the truth and the import is in it; the graph can catch up later.
+        typer.secho(f"note: the graph was not updated ({exc}); run `knobs graph project` "
+                    "once Neo4j is up", err=True, fg=typer.colors.YELLOW)
+
+
+def _print(outcome: AdapterOutcome, json_out: bool) -> None:
+    if json_out:
+        emit_json(asdict(outcome))
+        return
+    span = (f" at positions {outcome.first_position}..{outcome.last_position}"
+            if outcome.new_events else "")
+    skipped = f"; {outcome.skipped} skipped" if outcome.skipped else ""
+    typer.echo(f"{outcome.experiment}: {outcome.runs} runs, {outcome.scores} scores{skipped}; "
+               f"{outcome.new_events} new events{span}, {outcome.events - outcome.new_events} already stored")
+    for note in outcome.notes:
+        typer.secho(f"note: {note}", err=True, fg=typer.colors.YELLOW)
