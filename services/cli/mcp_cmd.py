@@ -10,8 +10,10 @@ def register(app: typer.Typer) -> None:
 
 
 def mcp() -> None:
-    """Serve the Model Context Protocol (stdio) with tools for agents: knobs_that_matter,
-    influence_range, suggest_next_experiment, audit_ranking and read-only cypher.
+    """Serve the Model Context Protocol on stdio: tools for agents to ask which knobs matter.
+
+    Tools: knobs_that_matter, influence_range, suggest_next_experiment, audit_ranking and
+    read-only cypher.
 
     Point an MCP client at the command `knobs mcp` (with this KNOBS_HOME, or KNOBS_NEO4J_* set).
     """

@@ -17,9 +17,11 @@ def selftest(
     seed: int = typer.Option(0, "--seed", min=0, help="Design and bootstrap seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Run Sobol (Ishigami, G function) and Morris (G function) through the same design and
-    analysis code as experiments, compare with the analytic indices within SALib's own test
-    tolerances, and exit 1 if any check fails."""
+    """Check Morris and Sobol against analytic indices (Ishigami, Sobol G); exit 1 on a miss.
+
+    The test functions go through the same spec, design and analysis code as experiments and
+    are compared within SALib's own test tolerances.
+    """
     from services.analysis.selftest import gsa_selftest
 
     checks = gsa_selftest(seed)

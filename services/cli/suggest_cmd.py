@@ -26,8 +26,10 @@ def suggest_cmd(
                                  "unflagged factors, then added seeds)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Rank the experiment, then write a one-at-a-time spec exploring its under-used high-leverage
-    knobs (best value as the new base, values beyond an edge or inside a narrow range, more seeds)."""
+    """Write a follow-up experiment spec that explores the knobs a ranking flags as under-used.
+
+    Best value as the new base, values beyond an edge or inside a narrow range, more seeds.
+    """
     with Context() as ctx:
         done = suggest(ctx, experiment, benchmark, out, force=force, max_runs=max_runs)
     if json_out:
