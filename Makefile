@@ -46,6 +46,7 @@ test: setup check pytest
 
 bench: setup
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.rank
 
 services-up: setup
 	$(BIN)/knobs services up
