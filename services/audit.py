@@ -46,6 +46,8 @@ def audit(ctx: Context, ranking_id: str) -> dict[str, Any]:
             "benchmark": ranking.benchmark,
             "method": ranking.method,
             "settings": ranking.settings,
+            "direction": ranking.direction,
+            "bootstrap_seed": ranking.bootstrap_seed,
             "baseline": ranking.baseline,
             "baseline_mean": ranking.baseline_mean,
             "code_version": ranking.code_version,

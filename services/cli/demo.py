@@ -50,9 +50,9 @@ def run_demo(data: Path | None, train: bool = True) -> None:
         typer.echo(render_audit(audit(ctx, last.ranking.ranking_id)))
         if train:
             train_and_rank(ctx)
-    typer.echo("\nNext: `knobs experiment status demo-ofat`, "
-               "`knobs query 'MATCH (r:Ranking)-[k:RANKS]->(p:Parameter) RETURN r.benchmark, "
-               "p.name, k.rank ORDER BY k.rank'`, `knobs serve`, `knobs services down`.")
+    typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, "
+               "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
+               "`knobs export notes ./vault`, `knobs mcp`, `knobs serve`, `knobs services down`.")
 
 
 def train_and_rank(ctx: Context) -> None:

@@ -127,6 +127,7 @@ def render_audit(trail: dict[str, Any]) -> str:
         f"Ranking {r['ranking_id']}",
         f"  {r['method']} on {r['benchmark']} in {r['experiment']}; code {r['code_version']}; "
         f"evidence up to log position {r['as_of']}",
+        f"  settings: {_settings_line(r)}",
         f"  recorded: event #{ev['position']} {ev['type']} {ev['event_id']} sha256 {ev['hash'][:16]}…",
         "  ranks: " + ", ".join(f"{p['rank']}. {p['name']}" for p in trail["parameters"]),
         f"  derived from {trail['events_used']} events:",
@@ -153,3 +154,12 @@ def render_audit(trail: dict[str, Any]) -> str:
     for p in trail["problems"]:
         lines.append(f"  PROBLEM: {p}")
     return "\n".join(lines)
+
+
+def _settings_line(r: dict[str, Any]) -> str:
+    """The choices that set the numbers, so the reader can repeat them with `knobs rank`."""
+    shown = {k: v for k, v in sorted((r.get("settings") or {}).items()) if v not in (None, [], "")}
+    parts = [f"{k}={v}" for k, v in shown.items()]
+    if r.get("bootstrap_seed") is not None:
+        parts.append(f"bootstrap seed {r['bootstrap_seed']}")
+    return ", ".join(parts) or "defaults"
