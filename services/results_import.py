@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from services.context import Context
+from services.importing.batch import ImportOutcome, append_plan
 from services.importing.results import plan_import
 
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    experiment: str
-    runs: int
-    scores: int
-    events: int
-    new_events: int
-    first_position: int | None
-    last_position: int | None
+__all__ = ["ImportOutcome", "import_results"]
 
 
 def import_results(ctx: Context, path: Path, experiment: str) -> ImportOutcome:
-    plan = plan_import(path, experiment)
-    appended = ctx.store().append(plan.events)
-    new = [a.position for a in appended if not a.duplicate]
-    return ImportOutcome(
-        experiment=experiment,
-        runs=len(plan.runs),
-        scores=plan.score_count,
-        events=len(appended),
-        new_events=len(new),
-        first_position=min(new) if new else None,
-        last_position=max(new) if new else None,
-    )
+    """The same outcome as `knobs import lm-eval|mlflow|optuna` (origin "results", nothing skipped)."""
+    return append_plan(ctx, plan_import(path, experiment))

@@ -1,7 +1,8 @@
 """`knobs import lm-eval | mlflow | optuna`: results people already have, brought into the log.
 
 Each reads everything first and appends one batch (all or nothing, nothing new on a
-re-import), then lets the graph catch up; prints like `knobs import results`.
+re-import), then lets the graph catch up; `catch_up` and `print_outcome` serve
+`knobs import results` too, so every import says the same thing the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from graph.errors import GraphError
 from services.cli.output import emit_json
 from services.context import Context
 from services.errors import Unavailable
-from services.importing.adapters import AdapterOutcome, parse_assignments
+from services.importing.adapters import parse_assignments
+from services.importing.batch import ImportOutcome
 from services.importing.lm_eval import import_lm_eval
 from services.importing.mlflow_runs import import_mlflow
 from services.importing.optuna_study import import_optuna
@@ -39,8 +41,8 @@ def lm_eval(
     overrides = parse_assignments(param)
     with Context() as ctx:
         outcome = import_lm_eval(ctx, paths, experiment, overrides)
-        _catch_up(ctx)
-    _print(outcome, json_out)
+        catch_up(ctx)
+    print_outcome(outcome, json_out)
 
 
 def mlflow(
@@ -54,8 +56,8 @@ def mlflow(
     """Import MLflow runs: each finished run with its params, latest metrics and cost.* values."""
     with Context() as ctx:
         outcome = import_mlflow(ctx, tracking, experiment, mlflow_experiment)
-        _catch_up(ctx)
-    _print(outcome, json_out)
+        catch_up(ctx)
+    print_outcome(outcome, json_out)
 
 
 def optuna(
@@ -70,11 +72,11 @@ def optuna(
     """Import an Optuna study: each complete trial with its params, objective value(s) and cost.* attrs."""
     with Context() as ctx:
         outcome = import_optuna(ctx, storage, study, experiment, benchmark)
-        _catch_up(ctx)
-    _print(outcome, json_out)
+        catch_up(ctx)
+    print_outcome(outcome, json_out)
 
 
-def _catch_up(ctx: Context) -> None:
+def catch_up(ctx: Context) -> None:
     try:
         ctx.catch_up()
     except (Unavailable, GraphError) as exc:
@@ -83,7 +85,7 @@ def _catch_up(ctx: Context) -> None:
                     "once Neo4j is up", err=True, fg=typer.colors.YELLOW)
 
 
-def _print(outcome: AdapterOutcome, json_out: bool) -> None:
+def print_outcome(outcome: ImportOutcome, json_out: bool) -> None:
     if json_out:
         emit_json(asdict(outcome))
         return

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from events.models import Direction
-from graph.errors import GraphError
 from services.audit import audit as audit_ranking
+from services.cli.import_adapters_cmd import catch_up, print_outcome
 from services.cli.output import emit_json
 from services.cli.ranking_view import render_matrix, render_ranking
 from services.context import Context
-from services.errors import BadInput, Unavailable
+from services.errors import BadInput
 from services.ranking import METHODS, RankOptions
 from services.ranking import rank as rank_knobs
 from services.ranking_matrix import rank_matrix
@@ -32,19 +31,8 @@ def results(
     """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
     with Context() as ctx:
         outcome = import_results(ctx, file, experiment)
-        try:
-            ctx.catch_up()
-        except (Unavailable, GraphError) as exc:
-            # The log is the truth and the import is in it; the graph can catch up later.
-            typer.secho(f"note: the graph was not updated ({exc}); run `knobs graph project` "
-                        "once Neo4j is up", err=True, fg=typer.colors.YELLOW)
-    if json_out:
-        emit_json(asdict(outcome))
-        return
-    span = (f" at positions {outcome.first_position}..{outcome.last_position}"
-            if outcome.new_events else "")
-    typer.echo(f"{experiment}: {outcome.runs} runs, {outcome.scores} scores; "
-               f"{outcome.new_events} new events{span}, {outcome.events - outcome.new_events} already stored")
+        catch_up(ctx)
+    print_outcome(outcome, json_out)
 
 
 COST_KINDS = ("flops", "gpu_hours", "weight_bytes")

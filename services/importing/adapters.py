@@ -1,10 +1,10 @@
-"""What the import adapters share: runs parsed from another tool become one batch of events.
+"""What the adapters that read other tools share: typing their values, counting what they skip, URLs.
 
-lm-evaluation-harness files, MLflow runs and Optuna trials all end as `ParsedRun`s with a
-`Source` each; `plan_events` turns them into SourceCited + RunRecorded + BenchmarkScored
-events whose ids and idempotency keys follow from their content (the same key scheme as
-`knobs import results`, so importing the same thing twice stores nothing new), and
-`append_plan` appends the whole batch at once: all of it or, on any problem, none of it.
+lm-evaluation-harness files, MLflow runs and Optuna trials become `ParsedRun`s that
+`services.importing.batch` turns into one batch of events, as `knobs import results` does.
+The helpers here keep the three readers saying the same thing in the same words: a seed,
+a `cost.*` value or a score that cannot be read; what was found but not imported; a
+password in a URL; a SQLite file that does not exist (the trackers would create it).
 """
 
 from __future__ import annotations
@@ -12,132 +12,20 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from events.models import BenchmarkScored, JSONScalar, RunRecorded, SourceCited
-from events.store import NewEvent
-from services.context import Context
-from services.errors import BadInput, Unavailable
-from services.importing.results import MAX_ERRORS_SHOWN, ParsedRun, new_event, param_value
+from events.models import JSONScalar
+from services.errors import Unavailable
+from services.importing.batch import ParsedRun, param_value, refuse
 
 INSTALL_HINT = "pip install '.[adapters]'"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a run's numbers come from; recorded once as SourceCited and named by its runs."""
-
-    source_id: str
-    citation: str
-
-
-@dataclass(frozen=True)
-class AdapterPlan:
-    """Everything one import would append, checked before anything is written."""
-
-    experiment: str
-    origin: str
-    runs: list[ParsedRun]
-    sources: dict[str, Source]
-    """The source of each run, by run id."""
-    events: list[NewEvent]
-    skipped: int = 0
-    """Runs or trials found but not imported (not finished, not complete)."""
-    notes: list[str] = field(default_factory=list)
-    """What was left out or guessed, and why: printed so nothing is dropped silently."""
-
-    @property
-    def score_count(self) -> int:
-        return sum(len(r.scores) for r in self.runs)
-
-
-@dataclass(frozen=True)
-class AdapterOutcome:
-    """What an import stored; the fields of `ImportOutcome` plus what was skipped."""
-
-    experiment: str
-    origin: str
-    runs: int
-    scores: int
-    events: int
-    new_events: int
-    first_position: int | None
-    last_position: int | None
-    skipped: int
-    notes: list[str]
-
-
-def check_experiment(experiment: str) -> str:
-    if not experiment.strip():
-        raise BadInput("--experiment must not be empty: name the experiment these runs belong to")
-    return experiment.strip()
-
-
-def refuse(place: str, errors: Sequence[str]) -> None:
-    """Raise one BadInput listing every problem (capped), as `knobs import results` does."""
-    if not errors:
-        return
-    shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
-    more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
-    raise BadInput(f"{place}: {len(errors)} problem(s), nothing was imported:\n  {shown}{more}")
-
-
-def plan_events(
-    experiment: str,
-    origin: str,
-    runs: Sequence[ParsedRun],
-    sources: Mapping[str, Source],
-    *,
-    skipped: int = 0,
-    notes: Iterable[str] = (),
-) -> AdapterPlan:
-    """The events for these runs: each source once, then each run and its scores.
-
-    Keys use the same prefixes as `knobs import results`, so the same run imported through
-    two doors is one fact.
-    """
-    experiment = check_experiment(experiment)
-    agent = f"knobs-import-{origin}"
-    out: list[NewEvent] = []
-    cited: set[str] = set()
-    for run in runs:
-        source = sources.get(run.run_id)
-        if source is not None and source.source_id not in cited:
-            cited.add(source.source_id)
-            out.append(new_event(SourceCited(source_id=source.source_id, citation=source.citation), "source"))
-        prefix = f"import:{experiment}:{run.run_id}"
-        out.append(new_event(RunRecorded(
-            experiment=experiment, run_id=run.run_id, params=run.params, seed=run.seed,
-            source_id=source.source_id if source else None, costs=run.costs, origin="import", agent=agent,
-        ), prefix))
-        for benchmark, value in sorted(run.scores.items()):
-            out.append(new_event(BenchmarkScored(
-                experiment=experiment, run_id=run.run_id, benchmark=benchmark, value=value,
-                n=run.ns.get(benchmark), stderr=run.stderrs.get(benchmark),
-            ), prefix))
-    return AdapterPlan(experiment, origin, list(runs), dict(sources), out, skipped, list(notes))
-
-
-def append_plan(ctx: Context, plan: AdapterPlan) -> AdapterOutcome:
-    """Append the plan's events as one atomic batch; already stored events count as duplicates."""
-    appended = ctx.store().append(plan.events)
-    new = [a.position for a in appended if not a.duplicate]
-    return AdapterOutcome(
-        experiment=plan.experiment,
-        origin=plan.origin,
-        runs=len(plan.runs),
-        scores=plan.score_count,
-        events=len(appended),
-        new_events=len(new),
-        first_position=min(new) if new else None,
-        last_position=max(new) if new else None,
-        skipped=plan.skipped,
-        notes=plan.notes,
-    )
+COST_PREFIX = "cost."
+T = TypeVar("T")
 
 
 def parse_assignments(pairs: Iterable[str], option: str = "--param") -> dict[str, JSONScalar]:
@@ -171,6 +59,55 @@ def integer_seed(raw: Any) -> int | None:
     return int(number) if number is not None and number.is_integer() else None
 
 
+def only_done(
+    items: Iterable[T], state_of: Callable[[T], str], done: str, what: str, notes: list[str]
+) -> tuple[list[T], int]:
+    """The items in state `done`, and how many were not; those are counted by state in a note
+    put first (`what` names them: "run(s) not finished"), so a crashed run is not lost silently."""
+    kept: list[T] = []
+    left: Counter[str] = Counter()
+    for item in items:
+        state = state_of(item)
+        if state == done:
+            kept.append(item)
+        else:
+            left[state] += 1
+    skipped = sum(left.values())
+    if skipped:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(left.items()))
+        notes.insert(0, f"{skipped} {what}, not imported: {counts}")
+    return kept, skipped
+
+
+def set_seed(run: ParsedRun, raw: Any, where: str, errors: list[str]) -> None:
+    """The run's seed from a tracker's value; `where` names it in the error (`run X: seed`)."""
+    run.seed = integer_seed(raw)
+    if run.seed is None:
+        errors.append(f"{where} {raw!r} is not an integer")
+
+
+def is_cost(key: str) -> bool:
+    return key.startswith(COST_PREFIX) and len(key) > len(COST_PREFIX)
+
+
+def add_cost(run: ParsedRun, key: str, raw: Any, where: str, errors: list[str]) -> None:
+    """`cost.<kind>` as the run's cost of that kind; it must be a finite, non-negative number."""
+    value = finite_number(raw)
+    if value is None or value < 0:
+        errors.append(f"{where} {raw!r} is not a finite, non-negative number")
+    else:
+        run.costs[key.removeprefix(COST_PREFIX)] = value
+
+
+def add_score(run: ParsedRun, benchmark: str, raw: Any, where: str, notes: list[str]) -> None:
+    """A score, or a note that it was left out (NaN and infinities are what trackers log on divergence)."""
+    value = finite_number(raw)
+    if value is None:
+        notes.append(f"{where} is {raw}; that score is left out")
+    else:
+        run.scores[benchmark] = value
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, fit for a citation or an error message."""
     try:
@@ -190,6 +127,12 @@ def scrub(message: str, url: str) -> str:
     """An error message with the URL's password, if any, replaced."""
     password = urlsplit(url).password if "://" in url else None
     return message.replace(password, "***") if password else message
+
+
+def missing_sqlite_file(url: str) -> bool:
+    """A `sqlite:///path` URL whose file does not exist (the tracker would create an empty one)."""
+    db = url.split(":///", 1)[1] if ":///" in url else ""
+    return bool(db) and db != ":memory:" and not Path(db).is_file()
 
 
 def is_url(text: str) -> bool:

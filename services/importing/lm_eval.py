@@ -33,16 +33,17 @@ from typing import Any
 from events.models import JSONScalar
 from services.context import Context
 from services.errors import BadInput
-from services.importing.adapters import (
-    AdapterOutcome,
-    AdapterPlan,
+from services.importing.adapters import finite_number
+from services.importing.batch import (
+    ImportOutcome,
+    ImportPlan,
+    ParsedRun,
     Source,
     append_plan,
-    finite_number,
+    param_value,
     plan_events,
     refuse,
 )
-from services.importing.results import ParsedRun, param_value
 
 RESULTS_GLOB = "results*.json"
 NON_METRIC_KEYS = frozenset({"alias", "name", "sample_len", "samples", "sample_count"})
@@ -127,7 +128,7 @@ def results_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 
 def plan_lm_eval(
     paths: Sequence[Path], experiment: str, overrides: Mapping[str, JSONScalar] | None = None
-) -> AdapterPlan:
+) -> ImportPlan:
     """Read and check every file, then plan one run per file; BadInput lists every problem."""
     if not paths:
         raise BadInput("name at least one lm-evaluation-harness results file or folder")
@@ -155,7 +156,7 @@ def plan_lm_eval(
 
 def import_lm_eval(
     ctx: Context, paths: Sequence[Path], experiment: str, overrides: Mapping[str, JSONScalar] | None = None
-) -> AdapterOutcome:
+) -> ImportOutcome:
     """Import lm-evaluation-harness results files (or folders of them) into the log, all or nothing."""
     return append_plan(ctx, plan_lm_eval(paths, experiment, overrides))
 

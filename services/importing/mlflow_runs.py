@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,22 +22,29 @@ from urllib.parse import unquote, urlsplit
 from services.context import Context
 from services.errors import BadInput, NotFound, Unavailable
 from services.importing.adapters import (
-    AdapterOutcome,
-    AdapterPlan,
+    add_cost,
+    add_score,
+    environment,
+    is_cost,
+    is_url,
+    missing_package,
+    missing_sqlite_file,
+    only_done,
+    redact_url,
+    scrub,
+    set_seed,
+)
+from services.importing.batch import (
+    ImportOutcome,
+    ImportPlan,
+    ParsedRun,
     Source,
     append_plan,
     check_experiment,
-    environment,
-    finite_number,
-    integer_seed,
-    is_url,
-    missing_package,
+    param_value,
     plan_events,
-    redact_url,
     refuse,
-    scrub,
 )
-from services.importing.results import ParsedRun, param_value
 
 PAGE = 1000
 SYSTEM_PREFIX = "system/"
@@ -55,11 +61,8 @@ def tracking_uri_for(tracking: str) -> str:
             root = Path(unquote(urlsplit(tracking).path))
             _check_mlruns(root, tracking)
             return root.resolve().as_uri()  # one spelling, so the citation is the same every time
-        elif scheme == "sqlite":
-            db = tracking.split(":///", 1)[1] if ":///" in tracking else ""
-            if db and db != ":memory:" and not Path(db).is_file():
-                raise BadInput(f"{tracking}: no such SQLite file; give the path of an existing "
-                               "MLflow database")
+        elif scheme == "sqlite" and missing_sqlite_file(tracking):
+            raise BadInput(f"{tracking}: no such SQLite file; give the path of an existing MLflow database")
         return tracking
     path = Path(tracking).expanduser()
     if path.is_dir():
@@ -79,7 +82,7 @@ def _check_mlruns(root: Path, shown: str) -> None:
                        "give the `mlruns` folder itself")
 
 
-def plan_mlflow(tracking: str, experiment: str, mlflow_experiments: Sequence[str] = ()) -> AdapterPlan:
+def plan_mlflow(tracking: str, experiment: str, mlflow_experiments: Sequence[str] = ()) -> ImportPlan:
     """Read every finished run of the chosen MLflow experiments (all active ones by default)."""
     experiment = check_experiment(experiment)
     uri = tracking_uri_for(tracking)
@@ -111,11 +114,9 @@ def plan_mlflow(tracking: str, experiment: str, mlflow_experiments: Sequence[str
     sources: dict[str, Source] = {}
     errors: list[str] = []
     notes: list[str] = []
-    not_finished: Counter[str] = Counter()
-    for index, run in enumerate(runs, start=1):
-        if run.info.status != "FINISHED":
-            not_finished[run.info.status] += 1
-            continue
+    finished, skipped = only_done(enumerate(runs, start=1), lambda item: item[1].info.status, "FINISHED",
+                                  "run(s) not finished", notes)
+    for index, run in finished:
         one = _parse_run(index, run, errors, notes)
         if one is not None:
             parsed.append(one)
@@ -125,18 +126,15 @@ def plan_mlflow(tracking: str, experiment: str, mlflow_experiments: Sequence[str
             digest = hashlib.sha256(f"mlflow:{run.info.run_id}".encode()).hexdigest()[:16]
             sources[one.run_id] = Source(f"src-mlflow-{digest}", citation)
     refuse(f"MLflow {shown}", errors)
-    if not_finished:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(not_finished.items()))
-        notes.insert(0, f"{sum(not_finished.values())} run(s) not finished, not imported: {counts}")
     if not parsed:
         where = ", ".join(sorted(names.values())) or "(none)"
         raise BadInput(f"MLflow {shown}: no finished run in experiment(s) {where}; nothing was imported")
-    return plan_events(experiment, "mlflow", parsed, sources, skipped=sum(not_finished.values()), notes=notes)
+    return plan_events(experiment, "mlflow", parsed, sources, skipped=skipped, notes=notes)
 
 
 def import_mlflow(
     ctx: Context, tracking: str, experiment: str, mlflow_experiments: Sequence[str] = ()
-) -> AdapterOutcome:
+) -> ImportOutcome:
     """Import the finished runs of an MLflow store into the log, all or nothing."""
     return append_plan(ctx, plan_mlflow(tracking, experiment, mlflow_experiments))
 
@@ -187,34 +185,20 @@ def _parse_run(index: int, run: Any, errors: list[str], notes: list[str]) -> Par
     parsed = ParsedRun(line=index, run_id=run_id)
     seed_raw = run.data.params.get("seed", run.data.tags.get("seed"))
     if seed_raw is not None:
-        parsed.seed = integer_seed(seed_raw)
-        if parsed.seed is None:
-            errors.append(f"{place}: seed {seed_raw!r} is not an integer")
+        set_seed(parsed, seed_raw, f"{place}: seed", errors)
     for key, raw in sorted(run.data.params.items()):
         if key == "seed":
             continue
-        if key.startswith("cost.") and len(key) > 5:
-            _cost(place, key, raw, parsed, errors)
+        if is_cost(key):
+            add_cost(parsed, key, raw, f"{place}: {key}", errors)
         else:
             value = param_value(raw)
             parsed.params[key] = value if value is not None else ""
     for key, raw in sorted(run.data.metrics.items()):
         if key.startswith(SYSTEM_PREFIX):
             continue
-        if key.startswith("cost.") and len(key) > 5:
-            _cost(place, key, raw, parsed, errors)
-            continue
-        value = finite_number(raw)
-        if value is None:
-            notes.append(f"{place}: metric {key} is {raw}; that score is left out")
+        if is_cost(key):
+            add_cost(parsed, key, raw, f"{place}: {key}", errors)
         else:
-            parsed.scores[key] = value
+            add_score(parsed, key, raw, f"{place}: metric {key}", notes)
     return parsed if len(errors) == before else None
-
-
-def _cost(place: str, key: str, raw: Any, run: ParsedRun, errors: list[str]) -> None:
-    value = finite_number(raw)
-    if value is None or value < 0:
-        errors.append(f"{place}: {key} {raw!r} is not a finite, non-negative number")
-    else:
-        run.costs[key.removeprefix("cost.")] = value

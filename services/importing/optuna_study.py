@@ -10,7 +10,6 @@ by `--benchmark`, else by the study's metric names, else `objective` (or `object
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,29 @@ from services.analysis.direction import direction_for
 from services.context import Context
 from services.errors import BadInput, NotFound, Unavailable
 from services.importing.adapters import (
-    AdapterOutcome,
-    AdapterPlan,
+    add_cost,
+    add_score,
+    is_cost,
+    is_url,
+    missing_package,
+    missing_sqlite_file,
+    only_done,
+    redact_url,
+    scrub,
+    set_seed,
+)
+from services.importing.batch import (
+    ImportOutcome,
+    ImportPlan,
+    ParsedRun,
     Source,
     append_plan,
     check_experiment,
-    finite_number,
-    integer_seed,
-    is_url,
-    missing_package,
+    param_value,
     plan_events,
-    redact_url,
     refuse,
-    scrub,
+    source_id_for,
 )
-from services.importing.results import ParsedRun, param_value, source_id_for
 
 
 def storage_url_for(storage: str) -> str:
@@ -42,11 +49,9 @@ def storage_url_for(storage: str) -> str:
     Optuna creates a SQLite file that does not exist; an import must not.
     """
     if is_url(storage):
-        if storage.lower().startswith("sqlite:"):
-            db = storage.split(":///", 1)[1] if ":///" in storage else ""
-            if db and db != ":memory:" and not Path(db).is_file():
-                raise BadInput(f"{storage}: no such SQLite file; give the storage URL the study was "
-                               "created with (e.g. sqlite:///optuna.db)")
+        if storage.lower().startswith("sqlite:") and missing_sqlite_file(storage):
+            raise BadInput(f"{storage}: no such SQLite file; give the storage URL the study was "
+                           "created with (e.g. sqlite:///optuna.db)")
         return storage
     path = Path(storage).expanduser()
     if path.is_file():
@@ -55,7 +60,7 @@ def storage_url_for(storage: str) -> str:
                    "with (sqlite:///..., postgresql://..., mysql://...)")
 
 
-def plan_optuna(storage: str, study: str, experiment: str, benchmarks: Sequence[str] = ()) -> AdapterPlan:
+def plan_optuna(storage: str, study: str, experiment: str, benchmarks: Sequence[str] = ()) -> ImportPlan:
     """Read one study's trials; BadInput/NotFound/Unavailable say what to fix, nothing is written."""
     experiment = check_experiment(experiment)
     url = storage_url_for(storage)
@@ -89,27 +94,22 @@ def plan_optuna(storage: str, study: str, experiment: str, benchmarks: Sequence[
     source = Source(source_id_for(citation), citation)
     runs: list[ParsedRun] = []
     errors: list[str] = []
-    not_complete: Counter[str] = Counter()
-    for trial in loaded.get_trials(deepcopy=False):
-        if trial.state.name != "COMPLETE":
-            not_complete[trial.state.name] += 1
-            continue
+    complete, skipped = only_done(loaded.get_trials(deepcopy=False), lambda trial: trial.state.name,
+                                  "COMPLETE", "trial(s) not complete", notes)
+    for trial in complete:
         run = _parse_trial(trial, names, errors, notes)
         if run is not None:
             runs.append(run)
     refuse(f"Optuna study {study} in {shown}", errors)
-    if not_complete:
-        counts = ", ".join(f"{n} {state}" for state, n in sorted(not_complete.items()))
-        notes.insert(0, f"{sum(not_complete.values())} trial(s) not complete, not imported: {counts}")
     if not runs:
         raise BadInput(f"study {study} in {shown} has no complete trial; nothing was imported")
     return plan_events(experiment, "optuna", runs, {r.run_id: source for r in runs},
-                       skipped=sum(not_complete.values()), notes=notes)
+                       skipped=skipped, notes=notes)
 
 
 def import_optuna(
     ctx: Context, storage: str, study: str, experiment: str, benchmarks: Sequence[str] = ()
-) -> AdapterOutcome:
+) -> ImportOutcome:
     """Import an Optuna study's complete trials into the log, all or nothing."""
     return append_plan(ctx, plan_optuna(storage, study, experiment, benchmarks))
 
@@ -145,20 +145,10 @@ def _parse_trial(trial: Any, names: list[str], errors: list[str], notes: list[st
         run.params[key] = value if value is not None else "None"  # a categorical choice of None
     attrs = trial.user_attrs
     if "seed" in attrs:
-        run.seed = integer_seed(attrs["seed"])
-        if run.seed is None:
-            errors.append(f"{place}: user attribute seed {attrs['seed']!r} is not an integer")
+        set_seed(run, attrs["seed"], f"{place}: user attribute seed", errors)
     for key, raw in sorted(attrs.items()):
-        if key.startswith("cost.") and len(key) > 5:
-            cost = finite_number(raw)
-            if cost is None or cost < 0:
-                errors.append(f"{place}: user attribute {key} {raw!r} is not a finite, non-negative number")
-            else:
-                run.costs[key.removeprefix("cost.")] = cost
+        if is_cost(key):
+            add_cost(run, key, raw, f"{place}: user attribute {key}", errors)
     for name, raw in zip(names, trial.values or [], strict=False):
-        value = finite_number(raw)
-        if value is None:
-            notes.append(f"{place}: {name} is {raw}; that score is left out")
-        else:
-            run.scores[name] = value
+        add_score(run, name, raw, f"{place}: {name}", notes)
     return run if len(errors) == before else None

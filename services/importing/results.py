@@ -10,24 +10,29 @@ twice stores nothing new, while a corrected value is recorded as a new fact.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
-import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from events.canonical import canonical_json
-from events.models import BenchmarkScored, Event, JSONScalar, RunRecorded, SourceCited
-from events.store import NewEvent
 from services.errors import BadInput
+from services.importing.batch import (
+    ImportPlan,
+    ParsedRun,
+    Source,
+    check_experiment,
+    param_value,
+    refuse,
+    run_events,
+    source_id_for,
+)
 
-EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a57-4b8e-9a43-3a3c0c1b7e11")
+# Re-exported: services/experiments/service.py and bench/ingest.py build their events with it.
+from services.importing.batch import new_event as new_event
+
 PREFIXES = ("param.", "score.", "stderr.", "n.", "cost.")
 PLAIN = ("run", "citation", "seed")
-MAX_ERRORS_SHOWN = 20
 ALLOWED_COLUMNS = (
     "allowed: run, citation, seed, param.<name>, score.<benchmark>, stderr.<benchmark>, "
     "n.<benchmark>, cost.<kind>"
@@ -38,45 +43,13 @@ def _known_column(key: str) -> bool:
     return key in PLAIN or any(key.startswith(p) and len(key) > len(p) for p in PREFIXES)
 
 
-@dataclass
-class ParsedRun:
-    line: int
-    run_id: str
-    citation: str | None = None
-    seed: int | None = None
-    params: dict[str, JSONScalar] = field(default_factory=dict)
-    scores: dict[str, float] = field(default_factory=dict)
-    stderrs: dict[str, float] = field(default_factory=dict)
-    ns: dict[str, int] = field(default_factory=dict)
-    costs: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ImportPlan:
-    experiment: str
-    runs: list[ParsedRun]
-    events: list[NewEvent]
-
-    @property
-    def score_count(self) -> int:
-        return sum(len(r.scores) for r in self.runs)
-
-
-def source_id_for(citation: str) -> str:
-    return "src-" + hashlib.sha256(citation.strip().encode()).hexdigest()[:16]
-
-
-def new_event(event: Event, key_prefix: str) -> NewEvent:
-    """A deterministic event: its id and key follow from its content."""
-    digest = hashlib.sha256(canonical_json(event.payload()).encode()).hexdigest()[:24]
-    key = f"{key_prefix}:{event.event_type}:{digest}"
-    return NewEvent(event=event, event_id=uuid.uuid5(EVENT_NAMESPACE, key), idempotency_key=key)
-
-
 def plan_import(path: Path, experiment: str, agent: str = "knobs-import") -> ImportPlan:
-    """Parse and validate a whole file into events; raise BadInput listing every problem."""
-    if not experiment.strip():
-        raise BadInput("--experiment must not be empty: name the experiment these runs belong to")
+    """Parse and validate a whole file into events; raise BadInput listing every problem.
+
+    The experiment name is kept as typed (the adapters trim theirs): trimming it here would
+    change the keys of runs imported before, and re-importing them would store them again.
+    """
+    check_experiment(experiment)
     if not path.exists():
         raise BadInput(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -90,34 +63,9 @@ def plan_import(path: Path, experiment: str, agent: str = "knobs-import") -> Imp
     runs = list(_parse_rows(rows, errors))
     if not runs and not errors:
         errors.append("the file has no rows")
-    if errors:
-        shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
-        more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
-        raise BadInput(f"{path}: {len(errors)} problem(s), nothing was imported:\n  {shown}{more}")
-    return ImportPlan(experiment, runs, _events(experiment, runs, agent))
-
-
-def _events(experiment: str, runs: list[ParsedRun], agent: str) -> list[NewEvent]:
-    out: list[NewEvent] = []
-    cited: set[str] = set()
-    for run in runs:
-        source_id = None
-        if run.citation:
-            source_id = source_id_for(run.citation)
-            if source_id not in cited:
-                cited.add(source_id)
-                out.append(new_event(SourceCited(source_id=source_id, citation=run.citation), "source"))
-        prefix = f"import:{experiment}:{run.run_id}"
-        out.append(new_event(RunRecorded(
-            experiment=experiment, run_id=run.run_id, params=run.params, seed=run.seed,
-            source_id=source_id, costs=run.costs, origin="import", agent=agent,
-        ), prefix))
-        for benchmark, value in sorted(run.scores.items()):
-            out.append(new_event(BenchmarkScored(
-                experiment=experiment, run_id=run.run_id, benchmark=benchmark, value=value,
-                n=run.ns.get(benchmark), stderr=run.stderrs.get(benchmark),
-            ), prefix))
-    return out
+    refuse(str(path), errors)
+    sources = {run.run_id: Source(source_id_for(run.citation), run.citation) for run in runs if run.citation}
+    return ImportPlan(experiment, "results", runs, sources, run_events(experiment, runs, sources, agent))
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -232,7 +180,7 @@ def _parse_row(line: int, row: dict[str, Any], errors: list[str]) -> ParsedRun |
 def _parse_prefixed(key: str, raw: Any, run: ParsedRun, bad: Any) -> None:
     kind, _, name = key.partition(".")
     if kind == "param":
-        value = _param_value(raw)
+        value = param_value(raw)
         if value is None:
             bad(f"{key} is empty; every run needs a value for every parameter column "
                 "(write the baseline's value where the run kept it)")
@@ -272,34 +220,3 @@ def _number(raw: Any) -> float | None:
         return float(str(raw).strip())
     except ValueError:
         return None
-
-
-def _param_value(raw: Any) -> JSONScalar | None:
-    """CSV cells become int, float, bool or str; JSON scalars keep their type."""
-    if raw is None:
-        return None
-    if isinstance(raw, bool | int | float):
-        if isinstance(raw, float) and not math.isfinite(raw):
-            return str(raw)
-        return raw
-    if isinstance(raw, dict | list):
-        return canonical_json(raw)
-    text = str(raw).strip()
-    if text == "":
-        return None
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return value if math.isfinite(value) else text
-
-
-# Public for the import adapters (services/importing/adapters.py): one rule for typing values.
-param_value = _param_value

@@ -11,7 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,16 +26,6 @@ ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).parent / "fixtures"
 SUITE = FIXTURES / "pythia"  # pythia-160m and pythia-410m, lm_eval 0.4.2
 OLD = FIXTURES / "pythia-v1" / "1.4b_step143000.json"  # metric keys without ",none"
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    """A fresh KNOBS_HOME whose event log is the default SQLite file (no Neo4j needed)."""
-    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
-    for var in ("KNOBS_EVENTS_BACKEND", "KNOBS_EVENTS_SQLITE_PATH", "KNOBS_EVENTS_POSTGRES_URL"):
-        monkeypatch.delenv(var, raising=False)
-    with Context(home=tmp_path / "home") as context:
-        yield context
 
 
 def runs_of(plan_events: Sequence[object]) -> dict[str, RunRecorded]:

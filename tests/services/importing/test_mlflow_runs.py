@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -13,16 +12,6 @@ from events.models import BenchmarkScored, RunRecorded, SourceCited
 from services.context import Context
 from services.errors import BadInput, NotFound, Unavailable
 from services.importing.mlflow_runs import import_mlflow, plan_mlflow, tracking_uri_for
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    """A fresh KNOBS_HOME whose event log is the default SQLite file (no Neo4j needed)."""
-    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
-    for var in ("KNOBS_EVENTS_BACKEND", "KNOBS_EVENTS_SQLITE_PATH", "KNOBS_EVENTS_POSTGRES_URL"):
-        monkeypatch.delenv(var, raising=False)
-    with Context(home=tmp_path / "home") as context:
-        yield context
 
 
 def log_sweep(uri: str) -> dict[str, str]:

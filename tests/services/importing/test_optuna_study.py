@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -15,16 +14,6 @@ from services.importing.adapters import redact_url
 from services.importing.optuna_study import import_optuna, plan_optuna
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    """A fresh KNOBS_HOME whose event log is the default SQLite file (no Neo4j needed)."""
-    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
-    for var in ("KNOBS_EVENTS_BACKEND", "KNOBS_EVENTS_SQLITE_PATH", "KNOBS_EVENTS_POSTGRES_URL"):
-        monkeypatch.delenv(var, raising=False)
-    with Context(home=tmp_path / "home") as context:
-        yield context
 
 
 def objective(trial: optuna.Trial) -> float:

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from events.models import BenchmarkScored, RunRecorded, SourceCited
+from services.context import Context
 from services.errors import BadInput
+from services.importing.batch import ImportOutcome
 from services.importing.results import plan_import
+from services.results_import import import_results
 
 BUNDLED = Path(__file__).resolve().parents[3] / "services" / "data" / "vaswani2017_table3.csv"
 
@@ -37,6 +40,15 @@ def test_event_ids_follow_from_content_so_a_reimport_is_recognised() -> None:
     second = plan_import(BUNDLED, "vaswani")
     assert [e.event_id for e in first.events] == [e.event_id for e in second.events]
     assert [e.idempotency_key for e in first.events] == [e.idempotency_key for e in second.events]
+
+
+def test_import_and_reimport_report_the_same_outcome_as_the_adapters(ctx: Context) -> None:
+    first = import_results(ctx, BUNDLED, "vaswani")
+    assert first == ImportOutcome(experiment="vaswani", origin="results", runs=20, scores=40, events=61,
+                                  new_events=61, first_position=1, last_position=61, skipped=0, notes=[])
+    again = import_results(ctx, BUNDLED, "vaswani")
+    assert (again.events, again.new_events, again.first_position, again.last_position) == (61, 0, None, None)
+    assert len(ctx.store().read_all()) == 61
 
 
 def test_a_corrected_value_is_a_new_fact(tmp_path: Path) -> None:
