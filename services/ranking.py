@@ -98,25 +98,27 @@ def rank(ctx: Context, experiment: str, benchmark: str, baseline_run: str | None
     if opts.method is not None and opts.method not in METHODS:
         raise BadInput(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
 
-    observations = _observations(ctx, experiment, benchmark, opts)
+    seen, observations = _observations(ctx, experiment, benchmark, opts)
     declared = _declaration(ctx, experiment, opts.as_of)
     method = _method(opts.method, declared, experiment)
     direction = direction_for(benchmark, opts.direction)
 
     if method == "ofat":
-        analysis = _ofat(observations, opts)
+        analysis = _ofat(observations, opts, experiment, benchmark)
     else:
         assert declared is not None
         analysis = _gsa(method, declared, observations, opts)
     parameters = assess(analysis.candidates, observations, direction=direction,
                         seed=opts.bootstrap_seed, knee_fraction=opts.knee_fraction)
-    return _record(ctx, experiment, benchmark, opts, analysis, direction, observations, parameters)
+    return _record(ctx, experiment, benchmark, opts, analysis, direction, seen, parameters)
 
 
 # ------------------------------------------------------------------------ evidence
 
 
-def _observations(ctx: Context, experiment: str, benchmark: str, opts: RankOptions) -> list[Observation]:
+def _observations(ctx: Context, experiment: str, benchmark: str,
+                  opts: RankOptions) -> tuple[list[Observation], list[Observation]]:
+    """Everything seen (which fixes `as_of`), and what is left after `--without`."""
     if opts.as_of is None:
         observations = evidence.from_graph(ctx, experiment, benchmark)
     else:
@@ -128,10 +130,11 @@ def _observations(ctx: Context, experiment: str, benchmark: str, opts: RankOptio
     if unknown:
         raise NotFound(f"--without names runs with no {benchmark!r} score in {experiment!r}: "
                        f"{', '.join(unknown)}; `knobs audit RANKING` lists the runs a ranking used")
-    kept = [o for o in observations if o.run_id not in set(opts.without)]
+    left_out = set(opts.without)
+    kept = [o for o in observations if o.run_id not in left_out]
     if not kept:
         raise BadInput("--without leaves no runs to rank")
-    return kept
+    return observations, kept
 
 
 def _declaration(ctx: Context, experiment: str, as_of: int | None) -> ExperimentDeclared | None:
@@ -160,21 +163,23 @@ def _method(asked: Method | None, declared: ExperimentDeclared | None, experimen
 # ------------------------------------------------------------------------ analysis
 
 
-def _ofat(observations: Sequence[Observation], opts: RankOptions) -> Analysis:
+def _ofat(observations: Sequence[Observation], opts: RankOptions,
+          experiment: str, benchmark: str) -> Analysis:
     baseline = None
     if opts.baseline_run is not None:
         match = [o for o in observations if o.run_id == opts.baseline_run]
         if not match:
             known = ", ".join(sorted(o.run_id for o in observations)[:20])
-            raise NotFound(f"run {opts.baseline_run!r} has no score here; runs with one: {known}")
+            raise NotFound(f"run {opts.baseline_run!r} has no {benchmark!r} score in experiment "
+                           f"{experiment!r}; runs with one: {known}")
         baseline = dict(match[0].params)
     result = analyse(observations, baseline)
     seed_noise = noise.pooled_seed_noise(_replicate_groups(observations))
     stderr = {o.run_id: o.stderr for o in observations if o.stderr is not None}
     candidates = [
-        Candidate(result=p, statistic=p.width,
-                  noise=noise.ofat_verdict(p, seed_noise, stderr or None, level=opts.ci_level))
+        Candidate(result=p, statistic=p.width, noise=verdict, noise_half_width=verdict.noise)
         for p in result.parameters
+        for verdict in [noise.ofat_verdict(p, seed_noise, stderr or None, level=opts.ci_level)]
     ]
     return Analysis(
         method="ofat", baseline=result.baseline, baseline_runs=result.baseline_runs,
@@ -196,7 +201,8 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
     design = gsa.design_from_spec(declared.spec)
     result = gsa.analyse_design(design, observations, seed=opts.bootstrap_seed,
                                 num_resamples=opts.num_resamples, conf_level=opts.ci_level)
-    used = [o for o in observations if o.run_id in set(result.used_runs)]
+    used_ids = set(result.used_runs)
+    used = [o for o in observations if o.run_id in used_ids]
     overall, _ = mean_and_ci([o.score for o in used])
     seed_noise = noise.pooled_seed_noise(_replicate_groups(used))
     candidates = []
@@ -217,7 +223,8 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
     return Analysis(
         method=method, baseline=dict(design.base), baseline_runs=(), baseline_mean=overall,
         candidates=candidates, used_runs=tuple(sorted(result.used_runs)),
-        excluded_runs=tuple(sorted(result.excluded_runs)), notes=tuple(result.notes),
+        excluded_runs=tuple(sorted(set(result.excluded_runs) | set(result.dropped_runs))),
+        notes=tuple(result.notes),
     )
 
 
@@ -237,23 +244,22 @@ def _record(ctx: Context, experiment: str, benchmark: str, opts: RankOptions, an
         "ci_level": opts.ci_level,
         "direction": direction,
         "knee_fraction": opts.knee_fraction,
-        "method_asked": opts.method,
         "num_resamples": opts.num_resamples if analysis.method != "ofat" else None,
         "without": sorted(opts.without),
     }
-    identity = canonical_json({
-        "experiment": experiment, "benchmark": benchmark, "method": analysis.method,
-        "settings": settings, "seed": opts.bootstrap_seed,
-        "used": [u.event_id for u in used], "code": code_version(),
-    })
-    ranking_id = str(uuid.uuid5(RANKING_NAMESPACE, identity))
-    ranking = RankingDerived(
-        ranking_id=ranking_id, experiment=experiment, benchmark=benchmark, method=analysis.method,
+    draft = RankingDerived(
+        ranking_id="-", experiment=experiment, benchmark=benchmark, method=analysis.method,
         settings=settings, direction=direction, bootstrap_seed=opts.bootstrap_seed,
         baseline=analysis.baseline, baseline_runs=list(analysis.baseline_runs),
         baseline_mean=analysis.baseline_mean, code_version=code_version(), as_of=as_of,
         used_events=used, parameters=parameters, excluded_runs=list(analysis.excluded_runs),
     )
+    # The id is a hash of the whole content, so one id always names one content: the same
+    # evidence ranked by the same code is a duplicate, and anything that changes a number
+    # (a run seen but left out, a setting, the code) is a new ranking, never a conflict.
+    content = canonical_json(draft.model_dump(mode="json", exclude={"ranking_id"}))
+    ranking_id = str(uuid.uuid5(RANKING_NAMESPACE, content))
+    ranking = draft.model_copy(update={"ranking_id": ranking_id})
     key = f"ranking:{ranking_id}"
     [appended] = ctx.store().append(
         [NewEvent(event=ranking, event_id=uuid.uuid5(RANKING_NAMESPACE, key), idempotency_key=key)]

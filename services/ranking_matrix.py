@@ -6,7 +6,8 @@ matrix is a view over them. The aggregate rank orders parameters by their mean r
 parameter a benchmark could not rank counting as one past that benchmark's last. Flagged:
 - opposite effects: one value of a knob improves one benchmark and worsens another, both by
   more than the noise (or by anything, when the noise is unknown);
-- different best values: the benchmarks prefer different values of the knob;
+- different best values: the benchmarks prefer different values of the knob (unless the knob
+  is indistinguishable from noise on one of them);
 - rank spread: the knob is near the top for one benchmark and near the bottom for another.
 """
 
@@ -21,7 +22,7 @@ from events.canonical import canonical_json
 from events.models import Direction, ParameterRanking
 from services.analysis.direction import gain
 from services.context import Context
-from services.errors import NotFound
+from services.errors import BadInput, NotFound
 from services.graph_queries import run_named
 from services.ranking import RankingOutcome, RankOptions, rank
 
@@ -72,6 +73,9 @@ def experiment_benchmarks(ctx: Context, experiment: str) -> list[str]:
 def rank_matrix(ctx: Context, experiment: str, benchmarks: Sequence[str] | None,
                 options: RankOptions) -> MatrixOutcome:
     names = list(dict.fromkeys(benchmarks)) if benchmarks else experiment_benchmarks(ctx, experiment)
+    if options.direction is not None and len(names) > 1:
+        raise BadInput("--lower-is-better/--higher-is-better would apply to every benchmark of the "
+                       "matrix; rank a benchmark whose name does not say its direction on its own")
     outcomes = {b: rank(ctx, experiment, b, options=options) for b in names}
     rows = _rows(outcomes)
     return MatrixOutcome(experiment, names, outcomes, rows, disagreements(outcomes))
@@ -105,14 +109,16 @@ def disagreements(outcomes: dict[str, RankingOutcome]) -> list[Disagreement]:
     found: list[Disagreement] = []
     by_bench = {b: {p.name: p for p in o.ranking.parameters} for b, o in outcomes.items()}
     directions: dict[str, Direction] = {b: o.ranking.direction or "higher" for b, o in outcomes.items()}
+    methods = {b: o.ranking.method for b, o in outcomes.items()}
     names = sorted({n for params in by_bench.values() for n in params})
     for name in names:
         ranked = {b: params[name] for b, params in by_bench.items() if name in params}
         if len(ranked) < 2:
             continue
-        found.extend(_opposite(name, ranked, directions))
+        found.extend(_opposite(name, ranked, directions, methods))
         best = {b: _best_value(p, directions[b]) for b, p in ranked.items()}
-        if len({canonical_json(v) for v in best.values()}) > 1:
+        noisy = any(p.noise is not None and p.noise.label == "indistinguishable" for p in ranked.values())
+        if not noisy and len({canonical_json(v) for v in best.values()}) > 1:
             shown = ", ".join(f"{v} on {b}" for b, v in best.items())
             found.append(Disagreement(name, "different_best", f"best value differs: {shown}"))
         ranks = {b: p.rank for b, p in ranked.items()}
@@ -123,12 +129,15 @@ def disagreements(outcomes: dict[str, RankingOutcome]) -> list[Disagreement]:
     return found
 
 
-def _opposite(name: str, ranked: dict[str, ParameterRanking],
-              directions: dict[str, Direction]) -> list[Disagreement]:
+def _opposite(name: str, ranked: dict[str, ParameterRanking], directions: dict[str, Direction],
+              methods: dict[str, str]) -> list[Disagreement]:
     """Values that help one benchmark and hurt another, each beyond that benchmark's noise."""
     effects: dict[str, dict[str, float]] = {}
     for b, p in ranked.items():
-        half = p.noise.noise if p.noise and p.noise.noise is not None else 0.0
+        # One at a time, the verdict's noise is in score units; Morris and Sobol verdicts are
+        # in index units, so there any change of sign counts.
+        ofat = methods[b] == "ofat"
+        half = p.noise.noise if ofat and p.noise and p.noise.noise is not None else 0.0
         for v in p.values:
             g = gain(v.effect, directions[b])
             if not v.is_baseline and abs(g) > half:

@@ -31,6 +31,9 @@ class Candidate:
     noise: NoiseVerdict
     indices: Mapping[str, float | None] = field(default_factory=dict)
     s2: Mapping[str, float | None] = field(default_factory=dict)
+    noise_half_width: float | None = None
+    """The noise of a difference of two values' means, in the score's units (one at a time);
+    None for Morris and Sobol, whose noise verdicts are in index units."""
 
 
 def assess(
@@ -51,7 +54,7 @@ def assess(
         p = c.result
         flags = leverage.leverage_flags(
             p, direction=direction, high=high[p.name],
-            noise_half_width=c.noise.noise, total_runs=len(observations),
+            noise_half_width=c.noise_half_width, total_runs=len(observations),
         )
         rankings.append(ParameterRanking(
             name=p.name, rank=rank, influence_range=p.influence_range,

@@ -291,7 +291,8 @@ def _power_law(xs: np.ndarray, means: np.ndarray) -> Callable[[np.ndarray], np.n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             popt, _ = optimize.curve_fit(model, u, means, p0=start, jac=jac, method="lm", maxfev=5000)
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, ArithmeticError):
+        # ArithmeticError: exp(g) overflows when Levenberg-Marquardt wanders to a huge exponent.
         return None
     a, b, g = (float(v) for v in popt)
     c = math.exp(g) if g < 700 else math.inf

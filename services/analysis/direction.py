@@ -11,15 +11,20 @@ import re
 
 from events.models import Direction
 
-_LOWER = re.compile(r"(loss|perplexity|ppl|error|err\b|wer|cer|bpb|bpc|bits|nll|mse|mae|rmse|latency)",
-                    re.IGNORECASE)
+# Words that mean lower-is-better, anywhere in the name (loss, perplexity, error, latency),
+# and short tokens that only count as a whole part of the name ("wer" in "val/wer", not in
+# "answer_f1"): parts are separated by _ / . - : or spaces.
+_LOWER_WORDS = re.compile(r"loss|perplexity|error|latency", re.IGNORECASE)
+_LOWER_TOKENS = re.compile(r"(?:^|[_/.\-: ])(ppl|err|wer|cer|bpb|bpc|bits|nll|mse|mae|rmse)(?:$|[_/.\-: ,])",
+                           re.IGNORECASE)
 
 
 def direction_for(benchmark: str, override: Direction | None = None) -> Direction:
     """`override` when given, else "lower" for loss-like names and "higher" otherwise."""
     if override is not None:
         return override
-    return "lower" if _LOWER.search(benchmark) else "higher"
+    lower = _LOWER_WORDS.search(benchmark) or _LOWER_TOKENS.search(benchmark)
+    return "lower" if lower else "higher"
 
 
 def gain(effect: float, direction: Direction) -> float:

@@ -96,7 +96,9 @@ def per_cost(param: ParameterResult, direction: Direction) -> list[CostEfficienc
     best = best_value(param, direction)
     if baseline is None or best is None:
         return []
-    gain = gain_of(best.effect, direction)
+    # Against the baseline's own effect: zero one at a time, but for Morris and Sobol effects
+    # are measured from the design's overall mean.
+    gain = gain_of(best.effect - baseline.effect, direction)
     out: list[CostEfficiency] = []
     for kind in COST_KINDS:
         source = source_for(kind, baseline.cost, best.cost)

@@ -126,10 +126,14 @@ def _baseline_far_from_best(param: ParameterResult, direction: Direction,
     best = best_value(param, direction)
     if best is None:
         return None
-    gain = gain_of(best.effect, direction)
+    base = next((v for v in param.values if v.is_baseline), None)
+    if base is None:
+        return None
+    # Against the baseline's own effect (Morris and Sobol effects are from the overall mean).
+    gain = gain_of(best.effect - base.effect, direction)
     if gain <= 0:
         return None
-    baseline = next((v.value for v in param.values if v.is_baseline), None)
+    baseline = base.value
     if noise_half_width is not None:
         bar = NOISE_MULTIPLE * noise_half_width
         basis = f"{NOISE_MULTIPLE:g} x the noise half-width {_g(noise_half_width)}"

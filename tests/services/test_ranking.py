@@ -160,3 +160,27 @@ def test_cli_prints_the_judgements(ctx: Context) -> None:
     bad = CliRunner().invoke(app, ["rank", "--experiment", EXPERIMENT, "--benchmark", "loss",
                                    "--method", "anova"])
     assert bad.exit_code != 0
+
+
+def test_a_run_seen_but_left_out_makes_a_new_ranking_not_a_conflict(ctx: Context, tmp_path: Path) -> None:
+    first = rank(ctx, EXPERIMENT, "loss")
+    both = tmp_path / "both.csv"
+    both.write_text("run,citation,seed,param.width,param.lr,param.dropout,score.loss,score.accuracy,cost.flops\n"
+                    "two-knobs,generated for tests,0,128,0.01,0.0,3.0,0.8,1e11\n")
+    import_results(ctx, both, EXPERIMENT)
+    second = rank(ctx, EXPERIMENT, "loss")
+    assert not second.duplicate and second.ranking.ranking_id != first.ranking.ranking_id
+    assert second.ranking.excluded_runs == ["two-knobs"]
+    assert second.ranking.used_events == first.ranking.used_events
+    ctx.close()
+
+
+def test_as_of_reproduces_a_ranking_made_without_the_newest_run(ctx: Context, tmp_path: Path) -> None:
+    newest = tmp_path / "newest.csv"
+    newest.write_text("run,citation,seed,param.width,param.lr,param.dropout,score.loss,score.accuracy,cost.flops\n"
+                      "late,generated for tests,9,64,0.001,0.0,4.0,0.8,1e11\n")
+    import_results(ctx, newest, EXPERIMENT)
+    what_if = rank(ctx, EXPERIMENT, "loss", options=RankOptions(without=("late",)))
+    again = rank(ctx, EXPERIMENT, "loss", options=RankOptions(without=("late",), as_of=what_if.ranking.as_of))
+    assert again.duplicate and again.ranking == what_if.ranking
+    ctx.close()

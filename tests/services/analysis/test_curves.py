@@ -175,3 +175,11 @@ def test_size_like_names(name: str) -> None:
                                   "vocab_size", "n_head", "seed", "warmup"])
 def test_names_that_are_not_size_like(name: str) -> None:
     assert not is_size_like(name)
+
+
+def test_a_fit_that_overflows_is_a_failed_fit_not_a_crash() -> None:
+    # Levenberg-Marquardt wandered to exp(g) overflow on these points (found by review).
+    points = [CurvePoint(x, (y,)) for x, y in zip([16, 256, 1024, 2048], [4.639, 2.075, 3.922, 2.811],
+                                                  strict=True)]
+    k = knee(points, direction="lower", size_like=True)
+    assert k.status in ("found", "not_reached", "no_gain")

@@ -116,3 +116,16 @@ def test_rank_by_cost_puts_free_gains_first_then_gain_per_unit_then_no_gain() ->
 def test_rank_by_cost_refuses_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown cost kind 'joules'"):
         rank_by_cost([], "joules")
+
+
+def test_gain_is_measured_from_the_baseline_when_effects_are_from_an_overall_mean() -> None:
+    # Given Morris-style marginal means whose effects are against the design's mean (3.0)
+    p = param(
+        stats(64, 3.76, 3.0, {"flops": 10.0}, baseline=True),
+        stats(128, 3.229, 3.0, {"flops": 30.0}),
+    )
+    # Then the gain is 3.76 - 3.229 (the baseline's own effect is not zero), not 3.0 - 3.229
+    e = by_kind(per_cost(p, "higher"))["flops"]
+    assert e.gain == pytest.approx(3.229 - 3.76)
+    e = by_kind(per_cost(p, "lower"))["flops"]
+    assert e.gain == pytest.approx(3.76 - 3.229) and e.per_unit == pytest.approx((3.76 - 3.229) / 20)
