@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
 
 from events.models import Direction, Knee
 from services.analysis.noise import short_number
@@ -234,6 +233,8 @@ def _estimate(
         return _Fit("not_reached", model, None, thr, largest)
     a, b = float(grid[last]), float(grid[last + 1])
     try:
+        from scipy import optimize  # here: scipy at module level slows every CLI command
+
         value = optimize.brentq(lambda x: float(gain(np.array([x]))[0]) - thr, a, b, xtol=1e-12 * b)
     except ValueError:  # no sign change on the grid step (a flat stretch exactly at thr)
         value = b
@@ -290,6 +291,8 @@ def _power_law(xs: np.ndarray, means: np.ndarray) -> Callable[[np.ndarray], np.n
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            from scipy import optimize
+
             popt, _ = optimize.curve_fit(model, u, means, p0=start, jac=jac, method="lm", maxfev=5000)
     except (RuntimeError, ValueError, ArithmeticError):
         # ArithmeticError: exp(g) overflows when Levenberg-Marquardt wanders to a huge exponent.
@@ -329,6 +332,8 @@ def _no_gain_beyond_noise(data: _Data, sign: float) -> str:
 @functools.lru_cache(maxsize=256)
 def _t_quantile(q: float, df: int) -> float:
     """Student t quantiles, cached: the bootstrap asks for the same one hundreds of times."""
+    from scipy import stats
+
     return float(stats.t.ppf(q, df))
 
 

@@ -12,8 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 from events.models import NoiseVerdict
 from services.analysis.ofat import ParameterResult, ValueStats
 from services.errors import BadInput
@@ -86,7 +84,7 @@ def ofat_verdict(
     pct = f"{level * 100:g}%"
 
     if noise is not None and noise.df >= 1:
-        t = float(stats.t.ppf(0.5 + level / 2, noise.df))
+        t = _t_quantile(0.5 + level / 2, noise.df)
         half = t * noise.sd * math.sqrt(1 / top.n + 1 / base.n)
         return _verdict(effect, half,
                         f"{noise.basis}; {pct} half-width of a difference {short_number(half)}; {where}")
@@ -94,7 +92,7 @@ def ofat_verdict(
     se_top = _group_se(top, stderr)
     se_base = _group_se(base, stderr)
     if se_top is not None and se_base is not None:
-        z = float(stats.norm.ppf(0.5 + level / 2))
+        z = _z_quantile(0.5 + level / 2)
         half = z * math.hypot(se_top, se_base)
         return _verdict(effect, half, (
             f"reported standard errors: se of the means {short_number(se_top)} "
@@ -209,3 +207,16 @@ def short_number(x: float | None) -> str:
         mant, exp = text.split("e")
         text = f"{mant}e{int(exp)}"
     return text
+
+
+# scipy.stats is imported where it is used: at module level it costs every CLI command ~1.5 s.
+def _t_quantile(q: float, df: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(q, df))
+
+
+def _z_quantile(q: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(q))

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy import stats
-
 from events.canonical import canonical_json
 from events.models import JSONScalar
 from services.errors import BadInput
@@ -98,6 +96,8 @@ def mean_and_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, tu
     if len(values) < 2:
         return mean, None
     sem = statistics.stdev(values) / math.sqrt(len(values))
+    from scipy import stats  # here, not at the top: scipy.stats costs every CLI command ~1.5 s
+
     half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sem
     return mean, (mean - half, mean + half)
 
