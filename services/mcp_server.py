@@ -1,7 +1,8 @@
 """`knobs mcp`: a Model Context Protocol server (stdio) that lets agents ask which knobs matter.
 
-Tools answer from the log (the latest RankingDerived per experiment, benchmark and method)
-and the graph (read-only Cypher). One Context is opened lazily per server and reused; a
+Tools answer from the log (the latest RankingDerived per experiment, benchmark and method,
+what-if rankings left out: services.export.snapshot.read_rankings) and the graph (read-only
+Cypher). One Context is opened lazily per server and reused; a
 backing service that drops is reopened on the next call. Errors of ours (not found, bad
 input, a refused write) come back as MCP tool errors carrying their message, so an agent
 reads what to do next and the server keeps serving.
@@ -23,7 +24,7 @@ from events.errors import EventsError
 from graph.errors import GraphError, GraphUnavailable
 from services.context import Context
 from services.errors import BadInput, NotFound, ServiceError, Unavailable
-from services.export.snapshot import RankingEntry, read_rankings, resolve_ranking_id
+from services.export.snapshot import RankingEntry, read_rankings, recency, resolve_ranking_id
 
 T = TypeVar("T")
 
@@ -168,7 +169,7 @@ def suggest_next_experiment(
     if not on_it:
         raise NotFound(f"experiment {experiment!r} has no ranking on {wanted!r}; it is ranked on: "
                        f"{', '.join(benchmarks)}")
-    latest = max(on_it, key=lambda e: e.event.position)
+    latest = max(on_it, key=recency)
     declared = declared_experiment(ctx, experiment)
     spec = declared.spec if declared is not None else None
     suggested = suggest_spec(latest.ranking, spec, max_runs=max_runs)

@@ -1,8 +1,10 @@
 // The influence range of one parameter: its effects in every latest ranking that ranks it.
-// For each experiment, benchmark and method, the ranking recorded last in the log (highest
-// last log position) is the current one; a row for each current ranking that ranks
-// $parameter: its rank, the [lo, hi] range of its effects (baseline = 0, in the benchmark's
-// units), the statistic it was ranked by, its noise verdict, its knee and the values tried.
+// For each experiment, benchmark and method, the latest ranking is the current one: what-if
+// rankings (recomputed `--without` some runs) are left out, then the newest evidence (highest
+// as_of) wins, ties going to the one recorded last (highest log position). A row for each
+// current ranking that ranks $parameter: its rank, the [lo, hi] range of its effects
+// (baseline = 0, in the benchmark's units), the statistic it was ranked by, its noise
+// verdict, its knee and the values tried.
 // An older ranking superseded by one that no longer ranks the parameter gives no row.
 // Parameters: $parameter (parameter name), $benchmark (optional: benchmark name; null = every
 // benchmark).
@@ -12,8 +14,9 @@
 // explored, detail), values (JSON: per value tried, mean, effect, ci, n, runs, cost),
 // direction (lower or higher is better).
 MATCH (k:Ranking)
-WHERE $benchmark IS NULL OR k.benchmark = $benchmark
-WITH k ORDER BY k.positions[-1] DESC
+WHERE ($benchmark IS NULL OR k.benchmark = $benchmark)
+  AND NOT coalesce(k.what_if, false)
+WITH k ORDER BY k.as_of DESC, k.positions[-1] DESC
 WITH k.experiment AS experiment, k.benchmark AS benchmark, k.method AS method, collect(k)[0] AS k
 MATCH (k)-[rk:RANKS]->(p:Parameter {id: $parameter})
 CALL (k) {

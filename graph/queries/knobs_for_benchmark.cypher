@@ -1,7 +1,9 @@
 // Which knobs matter on a benchmark: the latest ranking's parameters, ranked.
-// For each experiment and ranking method, the ranking recorded last in the log for the
-// benchmark (highest last log position), one row per parameter with its rank, the statistic
-// it was ranked by, its influence range, noise verdict and knee.
+// For each experiment and ranking method, the latest ranking for the benchmark: what-if
+// rankings (recomputed `--without` some runs) are left out, then the one with the newest
+// evidence (highest as_of) wins, ties going to the one recorded last (highest log position).
+// One row per parameter with its rank, the statistic it was ranked by, its influence range,
+// noise verdict and knee.
 // Parameters: $benchmark (benchmark name).
 // Columns: experiment, method, ranking_id, as_of, code_version, parameter, rank,
 // influence_lo, influence_hi, values (JSON: per value tried, mean, effect, ci, n, runs),
@@ -10,7 +12,8 @@
 // leverage flag: under-explored), direction (lower or higher is better). Properties a ranking
 // recorded before they existed are null.
 MATCH (k:Ranking)-[:FOR_BENCHMARK]->(:Benchmark {id: $benchmark})
-WITH k ORDER BY k.positions[-1] DESC
+WHERE NOT coalesce(k.what_if, false)
+WITH k ORDER BY k.as_of DESC, k.positions[-1] DESC
 WITH k.experiment AS experiment, k.method AS method, collect(k)[0] AS k
 MATCH (k)-[rk:RANKS]->(p:Parameter)
 RETURN experiment,

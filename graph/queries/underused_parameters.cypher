@@ -1,8 +1,10 @@
 // Under-used high-leverage parameters: those the latest rankings flag, with each flag's reason.
-// For each experiment, benchmark and method, the ranking recorded last in the log (highest
-// last log position); one row per parameter it flags: high effect (or effect per cost) with a
-// narrow explored range, few runs, the best value at the edge of the range, or the baseline
-// far from the best. `knobs suggest` turns these into a follow-up experiment.
+// For each experiment, benchmark and method, the latest ranking: what-if rankings (recomputed
+// `--without` some runs) are left out, then the newest evidence (highest as_of) wins, ties
+// going to the one recorded last (highest log position). One row per parameter it flags: high
+// effect (or effect per cost) with a narrow explored range, few runs, the best value at the
+// edge of the range, or the baseline far from the best. `knobs suggest` turns these into a
+// follow-up experiment.
 // Parameters: $benchmark (optional: benchmark name; null = every benchmark), $experiment
 // (optional: experiment name; null = every experiment).
 // Columns: experiment, benchmark, method, ranking_id, parameter, rank, statistic,
@@ -12,7 +14,8 @@
 MATCH (k:Ranking)
 WHERE ($benchmark IS NULL OR k.benchmark = $benchmark)
   AND ($experiment IS NULL OR k.experiment = $experiment)
-WITH k ORDER BY k.positions[-1] DESC
+  AND NOT coalesce(k.what_if, false)
+WITH k ORDER BY k.as_of DESC, k.positions[-1] DESC
 WITH k.experiment AS experiment, k.benchmark AS benchmark, k.method AS method, collect(k)[0] AS k
 MATCH (k)-[rk:RANKS]->(p:Parameter)
 WHERE rk.flagged

@@ -161,7 +161,8 @@ def render_rankings(rows: list[Row]) -> str:
         ["position", "ranking", "experiment", "benchmark", "method", "as of", "events", "parameters",
          "top", "latest"],
         [[r["position"], r["ranking_id"], r["experiment"], r["benchmark"], r["method"], r["as_of"],
-          r["used_events"], r["parameters"], r.get("top"), "yes" if r["latest"] else "superseded"]
+          r["used_events"], r["parameters"], r.get("top"),
+          "yes" if r["latest"] else "what-if" if r.get("what_if") else "superseded"]
          for r in rows],
     )
 

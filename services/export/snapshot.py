@@ -1,6 +1,7 @@
 """The facts an export shows, gathered once and shared by the notes vault and the JSON document.
 
-Rankings come from the log (the latest RankingDerived per experiment, benchmark and method);
+Rankings come from the log (the latest RankingDerived per experiment, benchmark and method:
+what-if rankings left out, then the newest evidence, then the newest record; see `recency`);
 experiments, runs, parameters and benchmarks from the graph's named queries once the
 projector has caught up. Everything is sorted and every date is an event's `recorded_at`,
 never the clock, so two exports of the same log are identical byte for byte.
@@ -23,7 +24,7 @@ DATASET_KNOBS: tuple[str, ...] = ("corpus", "data", "dataset")
 """Run parameters whose value names a data set (`corpus` is the trainer's knob)."""
 
 RankingKey = tuple[str, str, str]
-"""(experiment, benchmark, method): a newer ranking with the same key supersedes an older one."""
+"""(experiment, benchmark, method): the latest ranking with the same key supersedes the others."""
 
 Span = tuple[int, int]
 """The first and last log positions behind a note."""
@@ -54,7 +55,7 @@ class RankingEntry:
     ranking: RankingDerived
     event: EventRef
     earlier: tuple[str, ...] = ()
-    """Ranking ids recorded before this one under the same key, oldest first."""
+    """The other (not what-if) ranking ids under the same key, which this one supersedes, in log order."""
 
     @property
     def key(self) -> RankingKey:
@@ -182,19 +183,40 @@ def value_key(value: JSONScalar) -> tuple[int, float, str]:
     return (2, 0.0, str(value))
 
 
+def is_what_if(ranking: RankingDerived) -> bool:
+    """A ranking recomputed as if some runs never happened (`--without`): it answers "what if",
+    so it is never the latest ranking, even when it is the only one (audit and provenance reach it)."""
+    return bool(ranking.settings.get("without"))
+
+
+def recency(entry: RankingEntry) -> tuple[int, int]:
+    """(as_of, position): the larger, the more current. The newest evidence wins, so re-ranking
+    `--as-of` an old position (recorded last) does not displace a ranking of the whole log; a
+    tie (the same evidence) goes to the ranking recorded last, i.e. the newest code."""
+    return (entry.ranking.as_of, entry.event.position)
+
+
 def read_rankings(store: EventStore, up_to: int | None = None) -> list[RankingEntry]:
-    """The latest ranking per (experiment, benchmark, method) in the log, sorted by that key."""
-    latest: dict[RankingKey, RankingEntry] = {}
+    """The latest ranking per (experiment, benchmark, method) in the log, sorted by that key:
+    what-if rankings left out, then the highest `recency`."""
+    by_key: dict[RankingKey, dict[str, RankingEntry]] = defaultdict(dict)
     for stored in store.read_all(types=["RankingDerived"]):
         if up_to is not None and stored.position > up_to:
             break
         event = stored.decode()
         assert isinstance(event, RankingDerived)
-        key = (event.experiment, event.benchmark, event.method)
-        previous = latest.get(key)
-        earlier = (*previous.earlier, previous.ranking.ranking_id) if previous else ()
-        latest[key] = RankingEntry(event, EventRef.of(stored), earlier)
-    return [latest[key] for key in sorted(latest)]
+        if is_what_if(event):
+            continue
+        # A ranking recorded again (the same id) counts at its last position, as in the graph.
+        by_key[(event.experiment, event.benchmark, event.method)][event.ranking_id] = \
+            RankingEntry(event, EventRef.of(stored))
+    latest: list[RankingEntry] = []
+    for key in sorted(by_key):
+        entries = sorted(by_key[key].values(), key=lambda e: e.event.position)
+        chosen = max(entries, key=recency)
+        earlier = tuple(e.ranking.ranking_id for e in entries if e is not chosen)
+        latest.append(RankingEntry(chosen.ranking, chosen.event, earlier))
+    return latest
 
 
 def resolve_ranking_id(store: EventStore, ranking_id: str) -> str:

@@ -160,6 +160,7 @@ def test_experiments(projected: SmallLog, graph: neo4j.Driver) -> None:
 def assessed(
     ranking_id: str, experiment: str, benchmark: str, evidence: list[UsedEvent], as_of: int,
     method: str = "ofat", order: tuple[str, ...] = ("lr", "layers"), flag: str | None = "lr",
+    without: tuple[str, ...] = (),
 ) -> RankingDerived:
     """A ranking with everything a current one carries: statistics, noise, knees, costs, flags."""
     values = [ValueEffect(value=0.1, mean=25.0, effect=0.0, n=2, runs=["base"], is_baseline=True),
@@ -181,7 +182,8 @@ def assessed(
         ))
     return RankingDerived(
         ranking_id=ranking_id, experiment=experiment, benchmark=benchmark, method=method,
-        direction="higher", bootstrap_seed=0, settings={"ci_level": 0.95}, baseline={"lr": 0.1, "layers": 6},
+        direction="higher", bootstrap_seed=0, baseline={"lr": 0.1, "layers": 6},
+        settings={"ci_level": 0.95, **({"without": list(without)} if without else {})},
         baseline_runs=["base"], baseline_mean=25.0, code_version="test", as_of=as_of, used_events=evidence,
         parameters=parameters,
     )
@@ -284,3 +286,56 @@ def test_knobs_for_benchmark_carries_the_assessment(assessed_log: SmallLog, grap
     assert (lr["statistic"], lr["noise_label"], lr["knee_status"], lr["knee_value"], lr["flagged"],
             lr["direction"]) == (0.5, "distinguishable", "found", 0.2, True, "higher")
     assert rows[4]["flagged"] is False and rows[4]["knee_value"] is None
+
+
+def _latest_bleu(graph: neo4j.Driver) -> dict[str, set[object]]:
+    """The latest ofat ranking of tfm on bleu, as each query that decides "latest" reports it."""
+    def kept(name: str, **params: Any) -> set[object]:
+        return {r["ranking_id"] for r in run(graph, name, **params)
+                if r.get("experiment", "tfm") == "tfm" and r.get("benchmark", "bleu") == "bleu"
+                and r.get("method", "ofat") == "ofat" and r.get("latest", True)}
+
+    return {
+        "knobs_for_benchmark": kept("knobs_for_benchmark", benchmark="bleu"),
+        "influence_range": kept("influence_range", parameter="lr", benchmark="bleu"),
+        "underused_parameters": kept("underused_parameters", benchmark="bleu", experiment="tfm"),
+        "knobs_matrix": kept("knobs_matrix", experiment="tfm", method="ofat"),
+        "rankings": kept("rankings", experiment="tfm", benchmark="bleu", method="ofat"),
+    }
+
+
+def test_latest_skips_what_ifs_then_takes_the_newest_evidence_then_the_newest_record(
+    assessed_log: SmallLog, graph: neo4j.Driver, store: EventStore
+) -> None:
+    readers = list(_latest_bleu(graph))
+    assert _latest_bleu(graph) == {r: {"rk-bleu"} for r in readers}
+    [bleu] = [r for r in run(graph, "rankings", experiment="tfm", benchmark="bleu", method="ofat")
+              if r["ranking_id"] == "rk-bleu"]
+    assert bleu["what_if"] is False
+
+    # Given a what-if ranking of the newest evidence, then a ranking of older evidence, both recorded
+    # after rk-bleu
+    ev = used(store, [assessed_log.run_base, assessed_log.score_base])
+    append(store, assessed("rk-what-if", "tfm", "bleu", ev, as_of=store.head(), without=("a",)))
+    append(store, assessed("rk-as-of", "tfm", "bleu", ev, as_of=bleu["as_of"] - 1))
+    Projector(graph, store).run_once()
+    # Then rk-bleu is still the latest everywhere, and the what-if is marked as one
+    assert _latest_bleu(graph) == {r: {"rk-bleu"} for r in readers}
+    rows = {r["ranking_id"]: r for r in run(graph, "rankings", experiment="tfm", benchmark=None, method=None)}
+    assert (rows["rk-what-if"]["what_if"], rows["rk-what-if"]["latest"]) == (True, False)
+    assert (rows["rk-as-of"]["what_if"], rows["rk-as-of"]["latest"]) == (False, False)
+
+    # When a ranking of the same evidence as rk-bleu is recorded later (newer code)
+    append(store, assessed("rk-recoded", "tfm", "bleu", ev, as_of=bleu["as_of"]))
+    Projector(graph, store).run_once()
+    # Then it is the latest everywhere
+    assert _latest_bleu(graph) == {r: {"rk-recoded"} for r in readers}
+
+
+def test_a_what_if_ranking_alone_is_never_the_latest(graph: neo4j.Driver, store: EventStore) -> None:
+    append(store, assessed("rk-only-what-if", "tfm", "bleu", [], as_of=0, without=("a",)))
+    Projector(graph, store).run_once()
+    assert run(graph, "knobs_for_benchmark", benchmark="bleu") == []
+    assert run(graph, "knobs_matrix", experiment="tfm", method=None) == []
+    [row] = run(graph, "rankings", experiment=None, benchmark=None, method=None)
+    assert (row["ranking_id"], row["what_if"], row["latest"]) == ("rk-only-what-if", True, False)
