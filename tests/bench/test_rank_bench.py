@@ -108,5 +108,6 @@ def test_rank_benchmark_end_to_end(
     assert figures["orders"]["pandas"] == figures["orders"]["knobs"]
     assert len(figures["orders"]["knobs"]) == PARAMETERS
     assert figures["sobol"]["runs"] == 16 * (2 * 4 + 2) and figures["sobol"]["same_indices"] is True
+    assert figures["sobol"]["ratio"] > 0 and figures["sobol"]["ratio_of_p50s"] > 0
     assert figures["knobs_store"]["events"] == RUNS * (1 + BENCHMARKS)
     assert figures["machine"]["cores"] >= 1
