@@ -15,4 +15,6 @@ def run_named(ctx: Context, name: str, **params: Any) -> list[dict[str, Any]]:
     records, _, _ = ctx.driver().execute_query(
         query.cypher, params, routing_=neo4j.RoutingControl.READ
     )
-    return [record.data() for record in records]
+    # dict(record), not record.data(): our named queries return plain values, lists and maps,
+    # and data() walks every nested value again (2 s of a 6 s ranking at 10k runs).
+    return [dict(record) for record in records]

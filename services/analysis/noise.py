@@ -81,7 +81,12 @@ def ofat_verdict(
     effect = abs(top.effect)
     where = (f"largest effect {short_number(top.effect)} at {param.name}={top.value} "
              f"(n {top.n} vs baseline n {base.n})")
-    pct = f"{level * 100:g}%"
+    # The largest of k differences against one shared baseline: without a correction a knob
+    # with no effect would pass far more often than 1 - level (a baseline mean that is off by
+    # chance moves all k effects together). Bonferroni: each difference at 1 - (1 - level) / k.
+    k = len(others)
+    level = 1 - (1 - level) / k
+    pct = f"{level * 100:.4g}%" + (f" (Bonferroni over {k} values)" if k > 1 else "")
 
     if noise is not None and noise.df >= 1:
         t = _t_quantile(0.5 + level / 2, noise.df)

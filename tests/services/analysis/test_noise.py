@@ -53,13 +53,15 @@ def test_pooled_noise_weights_groups_by_degrees_of_freedom() -> None:
 
 def test_ofat_effect_beyond_seed_noise_is_distinguishable() -> None:
     noise = NoiseScale(sd=0.5, df=4, groups=2, basis="seed spread: pooled sd 0.5 (df 4)")
-    # The half-width of a difference between one run and a mean of three
-    half = float(stats.t.ppf(0.975, 4)) * 0.5 * math.sqrt(1 + 1 / 3)
+    # The half-width of a difference between one run and a mean of three, Bonferroni-corrected
+    # for the two values compared with the baseline (each at 97.5%)
+    half = float(stats.t.ppf(0.9875, 4)) * 0.5 * math.sqrt(1 + 1 / 3)
     verdict = ofat_verdict(lr_param(0.2, 5.0), noise)
     assert verdict.label == "distinguishable"
     assert verdict.effect == pytest.approx(5.0)
     assert verdict.noise == pytest.approx(half)
-    assert "pooled sd 0.5" in verdict.basis and f"95% half-width of a difference {half:.3g}" in verdict.basis
+    assert "pooled sd 0.5" in verdict.basis
+    assert f"97.5% (Bonferroni over 2 values) half-width of a difference {half:.3g}" in verdict.basis
     assert "lr=0.1" in verdict.basis
 
 
@@ -74,8 +76,9 @@ def test_ofat_effect_within_seed_noise_is_indistinguishable() -> None:
 
 def test_ofat_uses_reported_standard_errors_without_seeds() -> None:
     se = {"b0": 0.02, "b1": 0.02, "b2": 0.02, "v1": 0.02, "v2": 0.02}
-    # se of the baseline mean sqrt(0.02^2 / 3); of a one-run value 0.02; normal 95% interval
-    half = 1.959964 * math.sqrt(0.02**2 / 3 + 0.02**2)
+    # se of the baseline mean sqrt(0.02^2 / 3); of a one-run value 0.02; normal interval at
+    # 97.5% (Bonferroni over the two values)
+    half = float(stats.norm.ppf(0.9875)) * math.sqrt(0.02**2 / 3 + 0.02**2)
     near = ofat_verdict(lr_param(0.01, 0.03), None, stderr=se)
     assert near.label == "indistinguishable"
     assert near.noise == pytest.approx(half, rel=1e-5)
@@ -168,3 +171,22 @@ def test_sobol_verdicts_on_chosen_numbers() -> None:
     assert sobol_verdict({"ST": 0.08}, None).label == "unknown"
     assert sobol_verdict({"ST": 0.08, "ST_conf": float("nan")}, None).label == "unknown"
     assert sobol_verdict({}, 0.1).label == "unknown"
+
+
+def test_a_knob_with_no_effect_is_called_real_about_as_rarely_as_the_level_promises() -> None:
+    # Given a knob with six values that change nothing, three seeds each, sd 1
+    rng = np.random.default_rng(0)
+    false_alarms = 0
+    trials = 400
+    for _ in range(trials):
+        groups = [rng.normal(0.0, 1.0, 3) for _ in range(7)]
+        base_mean = float(groups[0].mean())
+        values = (vs(0, base_mean, 0.0, ("b0", "b1", "b2"), baseline=True),
+                  *(vs(i, float(g.mean()), float(g.mean()) - base_mean, tuple(f"r{i}{j}" for j in range(3)))
+                    for i, g in enumerate(groups[1:], start=1)))
+        effects = [v.effect for v in values]
+        param = ParameterResult("knob", 1, (min(effects), max(effects)), values)
+        noise = pooled_seed_noise([list(g) for g in groups])
+        false_alarms += ofat_verdict(param, noise).label == "distinguishable"
+    # Then the largest of six differences passes the 95% test about 5% of the time, not ~25%
+    assert false_alarms / trials < 0.08
