@@ -104,7 +104,16 @@ def mean_and_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, tu
 
 def differing(params: dict[str, JSONScalar], baseline: dict[str, JSONScalar]) -> list[str]:
     names = set(params) | set(baseline)
-    return sorted(n for n in names if _key(params.get(n, MISSING)) != _key(baseline.get(n, MISSING)))
+    return sorted(n for n in names if not _same(params.get(n, MISSING), baseline.get(n, MISSING)))
+
+
+def _same(a: JSONScalar, b: JSONScalar) -> bool:
+    # Values of one type that compare equal are the same value; anything else (1 vs 1.0 vs
+    # True) is settled by the canonical form. The fast path spares ~300k json.dumps calls
+    # in a 10k-run ranking.
+    if type(a) is type(b) and a == b:
+        return True
+    return _key(a) == _key(b)
 
 
 def analyse(
