@@ -19,10 +19,20 @@ from typing import Any
 from events.models import BenchmarkScored, RunRecorded
 from services.analysis.ofat import Observation
 from services.context import Context
-from services.errors import BadInput
+from services.errors import BadInput, NotFound
 from services.graph_queries import run_named
 
 _PAGE = 5000
+
+
+def experiment_benchmarks(ctx: Context, experiment: str) -> list[str]:
+    """The benchmarks an experiment has scores on (sorted); NotFound listing the known ones."""
+    ctx.catch_up()
+    experiments = {row["name"]: row for row in run_named(ctx, "experiments")}
+    if experiment not in experiments:
+        known = ", ".join(sorted(experiments)) or "none yet (import some with `knobs import results`)"
+        raise NotFound(f"no experiment named {experiment!r}; experiments: {known}")
+    return sorted(experiments[experiment].get("benchmarks") or [])
 
 
 def from_graph(ctx: Context, experiment: str, benchmark: str) -> list[Observation]:

@@ -13,6 +13,7 @@ Reads top-down:
 
 from __future__ import annotations
 
+import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,7 +31,6 @@ from services.analysis.ofat import Observation, ParameterResult, analyse, mean_a
 from services.context import Context
 from services.errors import BadInput, NotFound
 from services.experiments.service import experiment_stream
-from services.graph_queries import run_named
 from services.version import code_version
 
 RANKING_NAMESPACE = uuid.UUID("0b9a4f0e-2f51-4f7d-8d0a-5d1e7f3c9a20")
@@ -92,9 +92,9 @@ class RankingOutcome:
         }
 
 
-def rank(ctx: Context, experiment: str, benchmark: str, baseline_run: str | None = None,
-         *, options: RankOptions | None = None, **overrides: Any) -> RankingOutcome:
-    opts = options or RankOptions(baseline_run=baseline_run, **overrides)
+def rank(ctx: Context, experiment: str, benchmark: str,
+         options: RankOptions | None = None) -> RankingOutcome:
+    opts = options or RankOptions()
     if opts.method is not None and opts.method not in METHODS:
         raise BadInput(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
 
@@ -204,7 +204,10 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
     used_ids = set(result.used_runs)
     used = [o for o in observations if o.run_id in used_ids]
     overall, _ = mean_and_ci([o.score for o in used])
-    seed_noise = noise.pooled_seed_noise(_replicate_groups(used))
+    if method == "morris":
+        # Noise is judged on the outputs SALib analysed: per sample row, a mean over its seeds.
+        per_row = statistics.fmean(result.seeds_per_row) if result.seeds_per_row else 1.0
+        delta = gsa.morris_delta(design)
     candidates = []
     for name in sorted(result.indices):
         idx = result.indices[name]
@@ -212,14 +215,11 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
         effects = [v.effect for v in values] or [0.0]
         p = ParameterResult(name, 0, (min(effects), max(effects)), values)
         if method == "morris":
-            stat = float(idx.get("mu_star") or 0.0)
-            per_row = sum(result.seeds_per_row) / len(result.seeds_per_row) if result.seeds_per_row else 1.0
-            verdict = noise.morris_verdict(idx, seed_noise, gsa.morris_delta(design), seeds_per_row=per_row)
+            verdict = noise.morris_verdict(idx, result.noise, delta, seeds_per_row=per_row)
         else:
-            stat = float(idx.get("ST") or 0.0)
             verdict = noise.sobol_verdict(idx, result.noise_variance_fraction)
-        candidates.append(Candidate(result=p, statistic=stat, noise=verdict, indices=idx,
-                                    s2=result.s2.get(name, {})))
+        candidates.append(Candidate(result=p, statistic=result.statistic(name) or 0.0, noise=verdict,
+                                    indices=idx, s2=result.s2.get(name, {})))
     return Analysis(
         method=method, baseline=dict(design.base), baseline_runs=(), baseline_mean=overall,
         candidates=candidates, used_runs=tuple(sorted(result.used_runs)),
@@ -301,12 +301,8 @@ def _used_events(
 
 def _explain_empty(ctx: Context, experiment: str, benchmark: str, as_of: int | None) -> None:
     when = f" up to log position {as_of}" if as_of is not None else ""
-    experiments = {row["name"]: row for row in run_named(ctx, "experiments")}
-    if experiment not in experiments:
-        known = ", ".join(sorted(experiments)) or "none yet (import some with `knobs import results`)"
-        raise NotFound(f"no experiment named {experiment!r}; experiments: {known}")
-    benchmarks = experiments[experiment].get("benchmarks") or []
+    benchmarks = evidence.experiment_benchmarks(ctx, experiment)
     raise NotFound(
         f"experiment {experiment!r} has no scores on benchmark {benchmark!r}{when}; "
-        f"its benchmarks: {', '.join(sorted(benchmarks)) or 'none'}"
+        f"its benchmarks: {', '.join(benchmarks) or 'none'}"
     )

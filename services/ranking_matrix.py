@@ -20,10 +20,10 @@ from typing import Any
 
 from events.canonical import canonical_json
 from events.models import Direction, ParameterRanking
+from services import evidence
 from services.analysis.direction import gain
 from services.context import Context
-from services.errors import BadInput, NotFound
-from services.graph_queries import run_named
+from services.errors import BadInput
 from services.ranking import RankingOutcome, RankOptions, rank
 
 
@@ -62,17 +62,9 @@ class MatrixOutcome:
         }
 
 
-def experiment_benchmarks(ctx: Context, experiment: str) -> list[str]:
-    ctx.catch_up()
-    for row in run_named(ctx, "experiments"):
-        if row["name"] == experiment:
-            return sorted(row.get("benchmarks") or [])
-    raise NotFound(f"no experiment named {experiment!r}; `knobs query --name experiments` lists them")
-
-
 def rank_matrix(ctx: Context, experiment: str, benchmarks: Sequence[str] | None,
                 options: RankOptions) -> MatrixOutcome:
-    names = list(dict.fromkeys(benchmarks)) if benchmarks else experiment_benchmarks(ctx, experiment)
+    names = list(dict.fromkeys(benchmarks)) if benchmarks else evidence.experiment_benchmarks(ctx, experiment)
     if options.direction is not None and len(names) > 1:
         raise BadInput("--lower-is-better/--higher-is-better would apply to every benchmark of the "
                        "matrix; rank a benchmark whose name does not say its direction on its own")

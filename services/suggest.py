@@ -38,7 +38,7 @@ from events.models import TRAINING_KNOBS, Direction, JSONScalar, ParameterRankin
 from services.analysis.direction import direction_for
 from services.analysis.direction import gain as gain_of
 from services.context import Context
-from services.errors import BadInput, NotFound
+from services.errors import BadInput
 from services.experiments import knobs
 from services.experiments.design import build_design, count_runs, factor_levels
 from services.experiments.spec import NAME_RE, ExperimentSpec, FactorSpec, validate_spec
@@ -533,16 +533,11 @@ def suggest(
 ) -> SuggestedSpec:
     """Rank `experiment` on `benchmark` (recorded as usual), build the follow-up and write it to
     `out` (a file, or a folder for `<name>.yaml`; default `<name>.yaml` in the current folder)."""
+    from services.evidence import experiment_benchmarks
     from services.experiments.service import declared_experiment
-    from services.graph_queries import run_named
     from services.ranking import rank
 
-    ctx.catch_up()
-    experiments = {row["name"]: row for row in run_named(ctx, "experiments")}
-    if experiment not in experiments:
-        known = ", ".join(sorted(experiments)) or "none yet"
-        raise NotFound(f"no experiment named {experiment!r}; experiments: {known}")
-    scored = list(experiments[experiment].get("benchmarks") or [])
+    scored = experiment_benchmarks(ctx, experiment)
     if benchmark is None:
         if not scored:
             raise BadInput(f"experiment {experiment!r} has no scores yet; nothing to rank or follow up")
@@ -554,9 +549,12 @@ def suggest(
     declared = declared_experiment(ctx, experiment)
     suggested = suggest_spec(outcome.ranking, declared.spec if declared is not None else None,
                              max_runs=max_runs, benchmarks=scored or None)
-    path = out if out is not None else Path.cwd()
-    if path.is_dir():
-        path = path / f"{suggested.name}.yaml"
+    return write_spec(suggested, out if out is not None else Path.cwd(), force=force)
+
+
+def write_spec(suggested: SuggestedSpec, out: Path, *, force: bool = False) -> SuggestedSpec:
+    """Write the spec to `out` (a file, or a folder for `<name>.yaml`); refuse to overwrite."""
+    path = out / f"{suggested.name}.yaml" if out.is_dir() else out
     if path.exists() and not force:
         raise BadInput(f"{path} exists; pass --force to overwrite it, or --out another file")
     try:

@@ -18,9 +18,6 @@ from events.models import Direction, Knee, NoiseVerdict, ParameterRanking, Value
 from services.analysis import curves, efficiency, leverage
 from services.analysis.ofat import Observation, ParameterResult, ValueStats
 
-FLOP_KINDS = ("flops", "flops_6nd")
-"""Cost kinds a cost-knee is measured along, most trustworthy first."""
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -99,9 +96,11 @@ def _knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
 def _cost_knee(p: ParameterResult, scores: Mapping[str, float], direction: Direction,
                seed: int, fraction: float) -> Knee | None:
     """The knee along the compute a knob costs, when the knob changes its cost at all."""
-    kind = next((k for k in FLOP_KINDS if all(k in v.cost for v in p.values)), None)
-    if kind is None:
+    # The same recorded kind effect-per-FLOP reads, so a knee and a gain per FLOP agree.
+    source = efficiency.source_for("flops", *(v.cost for v in p.values))
+    if source is None:
         return None
+    kind = source.name
     x_of = {i: v.cost[kind] for i, v in enumerate(p.values) if v.cost[kind] > 0}
     costs = sorted(x_of.values())
     if len(costs) < 2 or costs[-1] / costs[0] < 1.01:

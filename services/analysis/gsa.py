@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from events.canonical import canonical_json
 from events.models import JSONScalar
+from services.analysis.noise import NoiseScale, pooled_seed_noise
 from services.analysis.ofat import MISSING, Observation, ValueStats, mean_and_ci, mean_costs
 from services.errors import BadInput
 from services.experiments.design import Design, PlannedRun, build_design
@@ -61,8 +62,8 @@ class GsaResult:
     """How many runs (seeds) were averaged into each analysed row."""
     y: tuple[float, ...]
     """The outputs handed to SALib: per row, the mean score over its seeds."""
-    noise_sd: float | None
-    """Pooled seed-to-seed standard deviation over rows with two or more seeds (None if none)."""
+    noise: NoiseScale | None
+    """Pooled seed-to-seed spread over rows with two or more seeds (None if none)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Every choice that changes the numbers: seed, num_resamples, conf_level, n, levels, ..."""
     notes: tuple[str, ...] = ()
@@ -70,6 +71,10 @@ class GsaResult:
     def statistic(self, name: str) -> float | None:
         """What factors rank by: mu_star (morris) or ST (sobol)."""
         return self.indices[name]["mu_star" if self.method == "morris" else "ST"]
+
+    @property
+    def noise_sd(self) -> float | None:
+        return self.noise.sd if self.noise is not None else None
 
     @property
     def noise_variance_fraction(self) -> float | None:
@@ -149,17 +154,6 @@ def _row_mean(runs: dict[str, list[float]]) -> float:
     return statistics.fmean(statistics.fmean(s) for s in runs.values())
 
 
-def pooled_sd(groups: Sequence[Sequence[float]]) -> float | None:
-    """sqrt(sum((n_i - 1) s_i^2) / sum(n_i - 1)) over groups of two or more; None if there are none."""
-    num = 0.0
-    dof = 0
-    for g in groups:
-        if len(g) >= 2:
-            num += statistics.variance(g) * (len(g) - 1)
-            dof += len(g) - 1
-    return math.sqrt(num / dof) if dof else None
-
-
 def _named(items: Sequence[Any]) -> str:
     shown = ", ".join(str(i) for i in items[:MAX_NAMED])
     return shown + (f", ... and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
@@ -210,11 +204,11 @@ def analyse_design(
 
 
 def _outputs(mapped: _Rows, rows: Sequence[int]) -> tuple[NDArray[np.float64], tuple[int, ...],
-                                                          tuple[str, ...], float | None]:
+                                                          tuple[str, ...], NoiseScale | None]:
     y = np.array([_row_mean(mapped.by_row[r]) for r in rows], dtype=np.float64)
     seeds = tuple(len(mapped.by_row[r]) for r in rows)
     used = tuple(sorted(run for r in rows for run in mapped.by_row[r]))
-    noise = pooled_sd([[statistics.fmean(s) for s in mapped.by_row[r].values()] for r in rows])
+    noise = pooled_seed_noise([[statistics.fmean(s) for s in mapped.by_row[r].values()] for r in rows])
     return y, seeds, used, noise
 
 
@@ -249,7 +243,7 @@ def _morris(design: Design, mapped: _Rows, seed: int, num_resamples: int, conf_l
         method="morris", names=names, indices=indices, s2={}, s2_conf={}, used_runs=used,
         excluded_runs=mapped.excluded, dropped_runs=dropped_runs, dropped_trajectories=dropped,
         rows=len(rows), sample_rows=tuple(rows), seeds_per_row=seeds, y=tuple(float(v) for v in y),
-        noise_sd=noise,
+        noise=noise,
         settings={"method": "morris", "seed": seed, "num_resamples": num_resamples, "conf_level": conf_level,
                   "n": d.n, "num_levels": d.levels, "design_seed": d.seed, "trajectories": len(complete)},
         notes=notes,
@@ -300,7 +294,7 @@ def _sobol(design: Design, mapped: _Rows, seed: int, num_resamples: int, conf_le
     return GsaResult(
         method="sobol", names=names, indices=indices, s2=s2, s2_conf=s2_conf, used_runs=used,
         excluded_runs=mapped.excluded, dropped_runs=(), dropped_trajectories=0, rows=total,
-        sample_rows=tuple(rows), seeds_per_row=seeds_per_row, y=tuple(float(v) for v in y), noise_sd=noise,
+        sample_rows=tuple(rows), seeds_per_row=seeds_per_row, y=tuple(float(v) for v in y), noise=noise,
         settings={"method": "sobol", "seed": seed, "num_resamples": num_resamples, "conf_level": conf_level,
                   "n": d.n, "calc_second_order": second, "design_seed": d.seed},
         notes=notes,

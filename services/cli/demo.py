@@ -19,7 +19,7 @@ from services.infra import control
 from services.ranking import RankOptions, rank
 from services.ranking_matrix import rank_matrix
 from services.results_import import import_results
-from services.suggest import suggest_spec
+from services.suggest import suggest_spec, write_spec
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"
@@ -75,16 +75,15 @@ def train_and_rank(ctx: Context) -> None:
     first = matrix.outcomes[TRAINED_BENCHMARKS[0]]
     typer.secho("\n== what to try next", bold=True)
     try:
-        followup = suggest_spec(first.ranking, p.spec.canonical())
+        folder = knobs_home() / "suggested"
+        folder.mkdir(parents=True, exist_ok=True)
+        followup = write_spec(suggest_spec(first.ranking, p.spec.canonical()), folder, force=True)
     except BadInput as exc:
         typer.echo(f"no follow-up: {exc}")
     else:
-        out = knobs_home() / "suggested" / f"{followup.name}.yaml"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(followup.yaml, encoding="utf-8")
         typer.echo("\n".join(f"- {r}" for r in followup.reasons))
-        typer.echo(f"follow-up spec ({followup.runs} runs): {out}  "
-                   f"(`knobs experiment run {out}` trains it)")
+        typer.echo(f"follow-up spec ({followup.runs} runs): {followup.path}  "
+                   f"(`knobs experiment run {followup.path}` trains it)")
     typer.secho(f"\n== audit ranking {first.ranking.ranking_id}", bold=True)
     typer.echo(render_audit(audit(ctx, first.ranking.ranking_id)))
     typer.secho("\n== self-test: Morris and Sobol against analytic indices", bold=True)

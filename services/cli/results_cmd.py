@@ -8,8 +8,9 @@ from typing import Any
 import typer
 
 from events.models import Direction
+from services.analysis.efficiency import COST_KINDS
 from services.audit import audit as audit_ranking
-from services.cli.import_adapters_cmd import catch_up, print_outcome
+from services.cli.import_adapters_cmd import run_import
 from services.cli.output import emit_json
 from services.cli.ranking_view import render_matrix, render_ranking
 from services.context import Context
@@ -29,13 +30,7 @@ def results(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
-    with Context() as ctx:
-        outcome = import_results(ctx, file, experiment)
-        catch_up(ctx)
-    print_outcome(outcome, json_out)
-
-
-COST_KINDS = ("flops", "gpu_hours", "weight_bytes")
+    run_import(lambda ctx: import_results(ctx, file, experiment), json_out)
 
 
 def register(app: typer.Typer) -> None:

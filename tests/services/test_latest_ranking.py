@@ -23,17 +23,12 @@ from services.export.snapshot import read_rankings
 from services.graph_queries import run_named
 from services.ranking import RankingOutcome, RankOptions, rank
 from services.results_import import import_results
-from tests.services.test_ranking import EXPERIMENT, write_runs
+from tests.services.synthetic import EXPERIMENT, synthetic_context, write_runs
 
 
 @pytest.fixture
 def ctx(knobs_env: dict[str, str], tmp_path: Path) -> Context:
-    path = tmp_path / "runs.csv"
-    write_runs(path, range(3))
-    context = Context()
-    import_results(context, path, EXPERIMENT)
-    context.catch_up()
-    return context
+    return synthetic_context(tmp_path)
 
 
 def _widest_run(outcome: RankingOutcome) -> str:

@@ -13,7 +13,8 @@ import pytest
 from SALib.analyze import morris as salib_morris
 from SALib.analyze import sobol as salib_sobol
 
-from services.analysis.gsa import analyse_design, design_from_spec, level_values, morris_delta, pooled_sd
+from services.analysis.gsa import analyse_design, design_from_spec, level_values, morris_delta
+from services.analysis.noise import pooled_seed_noise
 from services.analysis.ofat import Observation
 from services.analysis.selftest import ishigami, ishigami_indices
 from services.errors import BadInput
@@ -190,8 +191,10 @@ def test_design_from_spec_rebuilds_the_declared_design() -> None:
 
 
 def test_pooled_sd() -> None:
-    assert pooled_sd([[1.0], [2.0]]) is None
-    assert pooled_sd([[1.0, 3.0], [5.0, 5.0, 5.0], [9.0]]) == pytest.approx(math.sqrt(2 / 3))
+    # The row noise comes from the same pooled estimate the one-at-a-time verdicts use
+    assert pooled_seed_noise([[1.0], [2.0]]) is None
+    pooled = pooled_seed_noise([[1.0, 3.0], [5.0, 5.0, 5.0], [9.0]])
+    assert pooled is not None and pooled.sd == pytest.approx(math.sqrt(2 / 3))
 
 
 def test_level_values_for_listed_and_binned_range_values() -> None:
