@@ -21,10 +21,17 @@ from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 
 from events.errors import EventsError
+from events.models import ParameterRanking
+from events.store import EventStore
 from graph.errors import GraphError, GraphUnavailable
+from graph.readonly import run_readonly
+from services.audit import audit
 from services.context import Context
 from services.errors import BadInput, NotFound, ServiceError, Unavailable
-from services.export.snapshot import RankingEntry, read_rankings, recency, resolve_ranking_id
+from services.experiments.service import declared_experiment
+from services.export.snapshot import RankingEntry, read_rankings, recency
+from services.settings import ApiSettings
+from services.suggest import suggest_spec
 
 T = TypeVar("T")
 
@@ -69,11 +76,14 @@ class _Session:
 # ----------------------------------------------------------------------- tool bodies
 
 
-def _parameter_view(entry: RankingEntry, name: str, *, values: bool) -> dict[str, Any]:
-    p = next(p for p in entry.ranking.parameters if p.name == name)
+def _parameter_view(entry: RankingEntry, p: ParameterRanking, *, values: bool) -> dict[str, Any]:
     out = p.model_dump(mode="json", exclude={"values"} if not values else set())
     out["of"] = len(entry.ranking.parameters)
     return out
+
+
+def _ranked(entry: RankingEntry, name: str) -> ParameterRanking:
+    return next(p for p in entry.ranking.parameters if p.name == name)
 
 
 def _ranking_head(entry: RankingEntry) -> dict[str, Any]:
@@ -116,7 +126,7 @@ def knobs_that_matter(ctx: Context, benchmark: str, experiment: str | None = Non
         "experiment": experiment,
         "rankings": [
             {**_ranking_head(e),
-             "parameters": [_parameter_view(e, p.name, values=False) for p in e.ranking.parameters]}
+             "parameters": [_parameter_view(e, p, values=False) for p in e.ranking.parameters]}
             for e in chosen
         ],
     }
@@ -139,21 +149,14 @@ def influence_range(ctx: Context, parameter: str, benchmark: str | None = None) 
     return {
         "parameter": parameter,
         "benchmark": benchmark,
-        "rankings": [{**_ranking_head(e), **_parameter_view(e, parameter, values=True)} for e in chosen],
+        "rankings": [{**_ranking_head(e), **_parameter_view(e, _ranked(e, parameter), values=True)}
+                     for e in chosen],
     }
 
 
 def suggest_next_experiment(
     ctx: Context, experiment: str, benchmark: str | None = None, max_runs: int | None = None
 ) -> dict[str, Any]:
-    try:
-        from services.suggest import suggest_spec
-    except ImportError as exc:
-        raise BadInput(
-            f"this knobs installation cannot suggest experiments yet (services.suggest is missing: {exc})"
-        ) from exc
-    from services.experiments.service import declared_experiment
-
     own = [e for e in read_rankings(ctx.store()) if e.ranking.experiment == experiment]
     if not own:
         raise NotFound(
@@ -186,15 +189,32 @@ def suggest_next_experiment(
 
 
 def audit_ranking(ctx: Context, ranking_id: str) -> dict[str, Any]:
-    from services.audit import audit
-
     return audit(ctx, resolve_ranking_id(ctx.store(), ranking_id))
 
 
-def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    from graph.readonly import run_readonly
-    from services.settings import ApiSettings
+def resolve_ranking_id(store: EventStore, ranking_id: str) -> str:
+    """A full ranking id, given the id or an unambiguous prefix of it (notes show 8 characters)."""
+    wanted = ranking_id.strip()
+    if wanted and store.read_stream(f"ranking:{wanted}"):
+        return wanted
+    if len(wanted) >= 4:
+        matches = sorted({
+            str(s.data.get("ranking_id")) for s in store.read_all(types=["RankingDerived"])
+            if str(s.data.get("ranking_id", "")).startswith(wanted.lower())
+        })
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise BadInput(
+                f"ranking id prefix {ranking_id!r} matches {len(matches)} rankings "
+                f"({', '.join(matches[:5])}): give more of the id"
+            )
+    raise NotFound(
+        f"no ranking {ranking_id!r} in the log; list rankings with `knobs events --type RankingDerived`"
+    )
 
+
+def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     settings = ApiSettings()
     ctx.catch_up()
     result = run_readonly(ctx.driver(), query, params or {}, timeout_s=settings.cypher_timeout_s,

@@ -31,7 +31,7 @@ from typing import Any
 from events.models import JSONScalar
 from services.analysis.gsa import GsaResult, analyse_design
 from services.analysis.ofat import Observation
-from services.experiments.design import Design, build_design
+from services.experiments.design import Design, build_design, count_runs
 from services.experiments.spec import validate_spec
 
 ISHIGAMI_A = 7.0
@@ -102,20 +102,21 @@ def sobol_g_indices(a: Sequence[float] = G_A) -> tuple[list[float], list[float]]
 
 def function_design(name: str, method: str, n: int, bounds: Sequence[tuple[float, float]], seed: int,
                     **design: Any) -> Design:
-    """The design of an external experiment varying x1..xD over `bounds`, built as `knobs` builds one."""
-    count = len(bounds)
-    per = {"morris": count + 1,
-           "sobol": 2 * count + 2 if design.get("calc_second_order", True) else count + 2}[method]
-    raw = {
+    """The design of an external experiment varying x1..xD over `bounds`, built as `knobs` builds one.
+
+    Its budget is the design's own size (count_runs), so a self-test is never over budget.
+    """
+    source = f"selftest {name}"
+    raw: dict[str, Any] = {
         "name": f"selftest-{name}",
         "executor": "external",
         "design": {"method": method, "n": n, "seed": seed, **design},
         "factors": {f"x{i + 1}": {"range": [lo, hi]} for i, (lo, hi) in enumerate(bounds)},
         "benchmarks": [name],
         "seeds": [0],
-        "budget": {"max_runs": n * per},
     }
-    return build_design(validate_spec(raw, source=f"selftest {name}"), source=f"selftest {name}")
+    raw["budget"] = {"max_runs": count_runs(validate_spec(raw, source=source))}
+    return build_design(validate_spec(raw, source=source), source=source)
 
 
 def observe(design: Design, f: Callable[[Sequence[float]], float]) -> list[Observation]:

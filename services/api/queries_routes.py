@@ -8,6 +8,7 @@ returns cells as Neo4j gives them; the friendly routes (`/v1/knobs`, `/v1/parame
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -64,7 +65,7 @@ def get_query(name: str, request: Request, ctx: ContextDep, settings: SettingsDe
               _: ReadScope) -> AnswerPublic:
     """Run a named query; its parameters come from the query string, as text."""
     items = request.query_params.multi_items()
-    repeated = sorted({k for k, _v in items if sum(1 for j, _w in items if j == k) > 1})
+    repeated = sorted(k for k, n in Counter(k for k, _v in items).items() if n > 1)
     if repeated:
         raise QueryParameterError(f"give each parameter once: {', '.join(repeated)} repeated")
     return _answer(ctx, settings, name, dict(items), decode=False)

@@ -10,8 +10,7 @@ import typer
 from services.cli.output import emit_json
 from services.context import Context
 from services.errors import BadInput
-from services.export.json_export import export_json
-from services.export.notes import MANIFEST, export_notes
+from services.export import MANIFEST
 
 app = typer.Typer(help="Export what the log knows: a Markdown vault for notes apps, or JSON for programs.",
                   no_args_is_help=True)
@@ -29,6 +28,8 @@ def notes(
     Notes carry YAML front matter and [[wiki-links]]; Obsidian opens the folder as a vault.
     Re-exporting rewrites the notes and removes those a previous export wrote that are gone.
     """
+    from services.export.notes import export_notes  # not at `knobs --help` time
+
     with Context() as ctx:
         outcome = export_notes(ctx, directory, force=force)
     if json_out:
@@ -46,6 +47,8 @@ def json_cmd(
 ) -> None:
     """One JSON document: {"format": "knobs-export", "version": 1, "log_head", "experiments", "parameters",
     "benchmarks", "datasets", "rankings"} with sorted keys, identical for the same log."""
+    from services.export.json_export import export_json
+
     with Context() as ctx:
         text = export_json(ctx)
     if out is None:

@@ -27,6 +27,7 @@ import yaml
 from events.models import CostEfficiency, JSONScalar, Knee, LeverageFlag, NoiseVerdict, ParameterRanking
 from services.context import Context
 from services.errors import BadInput
+from services.export import MANIFEST
 from services.export.snapshot import (
     BenchmarkFact,
     DatasetFact,
@@ -39,7 +40,6 @@ from services.export.snapshot import (
     value_key,
 )
 
-MANIFEST = ".knobs-export.json"
 MANIFEST_FORMAT = "knobs-notes"
 FOLDERS: dict[str, str] = {
     "experiment": "Experiments",
@@ -109,6 +109,10 @@ class Names:
     def name(self, kind: str, key: str) -> str:
         return self._names[(kind, key)]
 
+    def aliases(self, kind: str, key: str) -> list[str]:
+        """[key] when its note's basename had to differ from it, so a search by the name finds the note."""
+        return [key] if self._names[(kind, key)] != key else []
+
     def path(self, kind: str, key: str) -> str:
         return f"{FOLDERS[kind]}/{self._names[(kind, key)]}.md"
 
@@ -163,6 +167,10 @@ def val(v: JSONScalar | None) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
+
+
+def ci_text(ci: tuple[float, float] | None) -> str:
+    return f"{num(ci[0])} … {num(ci[1])}" if ci else "-"
 
 
 def span_text(lo: float, hi: float) -> str:
@@ -339,7 +347,7 @@ def ranking_note(snap: Snapshot, names: Names, entry: RankingEntry) -> str:
         lines += ["", f"### {p.rank}. {names.link('parameter', p.name)}", ""]
         lines += md_table(["Value", "Mean", "Effect", "95% CI", "n", "Cost", "Baseline"], [
             [esc(val(v.value)), num(v.mean), signed(v.effect),
-             f"{num(v.ci[0])} … {num(v.ci[1])}" if v.ci else "-", str(v.n),
+             ci_text(v.ci), str(v.n),
              esc(", ".join(f"{k} {num(c)}" for k, c in sorted(v.cost.items()))) or "-",
              "yes" if v.is_baseline else ""]
             for v in sorted(p.values, key=lambda v: value_key(v.value))
@@ -392,7 +400,7 @@ def parameter_note(snap: Snapshot, names: Names, p: ParameterFact) -> str:
     if p.runs and p.run_span:
         sources.append(f"log {p.run_span[0]}..{p.run_span[1]}: {p.runs} scored runs set it")
     tags = ["knobs/parameter"] + (["knobs/under-used"] if any(pr.flags for _, pr in p.rankings) else [])
-    aliases = [p.name] if names.name("parameter", p.name) != p.name else []
+    aliases = names.aliases("parameter", p.name)
     head = front_matter(snap, tags, p.span, sources, aliases=aliases, extra={"parameter": p.name})
     lines = [f"# {p.name}", ""]
     if p.experiments:
@@ -427,7 +435,7 @@ def parameter_note(snap: Snapshot, names: Names, p: ParameterFact) -> str:
             lines += ["", f"### {names.link('ranking', e.ranking.ranking_id, ranking_title(e))}", ""]
             lines += md_table(["Value", "Mean", "Effect", "95% CI", "n"], [
                 [esc(val(v.value)), num(v.mean), signed(v.effect),
-                 f"{num(v.ci[0])} … {num(v.ci[1])}" if v.ci else "-", str(v.n)]
+                 ci_text(v.ci), str(v.n)]
                 for v in sorted(pr.values, key=lambda v: value_key(v.value))
             ])
     flagged = [(e, pr, f) for e, pr in p.rankings for f in pr.flags]
@@ -446,7 +454,7 @@ def benchmark_note(snap: Snapshot, names: Names, b: BenchmarkFact) -> str:
     sources = _ranking_sources(b.rankings)
     if b.scores and b.score_span:
         sources.append(f"log {b.score_span[0]}..{b.score_span[1]}: {b.scores} scores")
-    aliases = [b.name] if names.name("benchmark", b.name) != b.name else []
+    aliases = names.aliases("benchmark", b.name)
     head = front_matter(snap, ["knobs/benchmark"], b.span, sources, aliases=aliases,
                         extra={"benchmark": b.name, "direction": b.direction})
     direction = {"lower": "Lower is better.", "higher": "Higher is better."}.get(b.direction or "", "")
@@ -482,7 +490,7 @@ def experiment_note(snap: Snapshot, names: Names, e: ExperimentFact) -> str:
         sources.append(_event_source(e.design_event.position, "ExperimentDeclared", e.design_event.event_id))
     sources += _evidence_source(run_positions, "run and score") + _ranking_sources(e.rankings)
     sources += _citations(snap, e.sources)
-    aliases = [e.name] if names.name("experiment", e.name) != e.name else []
+    aliases = names.aliases("experiment", e.name)
     head = front_matter(snap, ["knobs/experiment"], e.span, sources, aliases=aliases,
                         extra={"experiment": e.name, "runs": e.runs})
     lines = [f"# {e.name}", ""]
@@ -582,7 +590,7 @@ def _run_table(names: Names, e: ExperimentFact) -> list[str]:
 
 def dataset_note(snap: Snapshot, names: Names, d: DatasetFact) -> str:
     runs = sum(n for _, n in d.experiments)
-    aliases = [d.name] if names.name("dataset", d.name) != d.name else []
+    aliases = names.aliases("dataset", d.name)
     sources = [f"log {d.span[0]}..{d.span[1]}: {runs} scored runs used it"] if d.span else []
     head = front_matter(snap, ["knobs/dataset"], d.span, sources, aliases=aliases, extra={"dataset": d.name})
     knobs = " or ".join(names.maybe("parameter", k) for k in d.knobs)

@@ -17,7 +17,6 @@ from typing import Any
 from events.models import ExperimentDeclared, JSONScalar, ParameterRanking, RankingDerived
 from events.store import EventStore, StoredEvent
 from services.context import Context
-from services.errors import BadInput, NotFound
 from services.graph_queries import run_named
 
 DATASET_KNOBS: tuple[str, ...] = ("corpus", "data", "dataset")
@@ -122,9 +121,13 @@ class ParameterFact:
     """(experiment, the distinct values its scored runs used), by experiment."""
     runs: int
     rankings: tuple[tuple[RankingEntry, ParameterRanking], ...]
-    span: Span | None
     run_span: Span | None
-    """The log positions of the runs that set it (span adds its rankings)."""
+    """The log positions of the runs that set it."""
+
+    @property
+    def span(self) -> Span | None:
+        """The runs that set it and its rankings."""
+        return _widened(self.run_span, (e for e, _ in self.rankings))
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,13 @@ class BenchmarkFact:
     scores: int
     rankings: tuple[RankingEntry, ...]
     direction: str | None
-    span: Span | None
     score_span: Span | None
-    """The log positions of its scores (span adds its rankings)."""
+    """The log positions of its scores."""
+
+    @property
+    def span(self) -> Span | None:
+        """Its scores and its rankings."""
+        return _widened(self.score_span, self.rankings)
 
 
 @dataclass(frozen=True)
@@ -219,31 +226,14 @@ def read_rankings(store: EventStore, up_to: int | None = None) -> list[RankingEn
     return latest
 
 
-def resolve_ranking_id(store: EventStore, ranking_id: str) -> str:
-    """A full ranking id, given the id or an unambiguous prefix of it (notes show 8 characters)."""
-    wanted = ranking_id.strip()
-    if wanted and store.read_stream(f"ranking:{wanted}"):
-        return wanted
-    if len(wanted) >= 4:
-        matches = sorted({
-            str(s.data.get("ranking_id")) for s in store.read_all(types=["RankingDerived"])
-            if str(s.data.get("ranking_id", "")).startswith(wanted.lower())
-        })
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise BadInput(
-                f"ranking id prefix {ranking_id!r} matches {len(matches)} rankings "
-                f"({', '.join(matches[:5])}): give more of the id"
-            )
-    raise NotFound(
-        f"no ranking {ranking_id!r} in the log; list rankings with `knobs events --type RankingDerived`"
-    )
-
-
 def _span(positions: Iterable[int]) -> Span | None:
     ordered = sorted(positions)
     return (ordered[0], ordered[-1]) if ordered else None
+
+
+def _widened(span: Span | None, entries: Iterable[RankingEntry]) -> Span | None:
+    """`span` widened to take in the log positions of `entries`."""
+    return _span([*(span or ()), *(e.event.position for e in entries)])
 
 
 def _first_by(
@@ -377,7 +367,6 @@ def build(ctx: Context) -> Snapshot:
                          for exp, vals in sorted(param_values[pname].items())),
             runs=param_runs[pname],
             rankings=tuple(by_parameter[pname]),
-            span=_span(param_positions[pname] | {e.event.position for e, _ in by_parameter[pname]}),
             run_span=_span(param_positions[pname]),
         )
         for pname in sorted(set(param_experiments) | set(by_parameter))
@@ -391,7 +380,6 @@ def build(ctx: Context) -> Snapshot:
             rankings=tuple(by_benchmark[bname]),
             direction=next((e.ranking.direction for e in reversed(by_benchmark[bname])
                             if e.ranking.direction), None),
-            span=_span(bench_positions[bname] | {e.event.position for e in by_benchmark[bname]}),
             score_span=_span(bench_positions[bname]),
         )
         for bname in sorted(set(bench_experiments) | set(by_benchmark))
