@@ -1,13 +1,18 @@
-"""What every benchmark shares: the machine it ran on, a clock, a deterministic workload, a table."""
+"""What every benchmark shares: the machine it ran on, a clock, a deterministic workload, a table,
+its working directory and an MLflow store to compare against."""
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import random
+import shutil
 import sqlite3
+import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,3 +114,38 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def in_workdir(given: Path | None, prefix: str, body: Callable[[Path], int]) -> int:
+    """`body` run in `--workdir` (new or empty, kept for a look afterwards) or in a temporary
+    directory (removed); 2 without running it when `--workdir` already holds something."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        if any(given.iterdir()):
+            print(f"--workdir {given} is not empty: give a new or empty directory", file=sys.stderr)
+            return 2
+        return body(given.resolve())
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return body(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def mlflow_store(workdir: Path, experiment: str, artifacts: str) -> tuple[str, Any, str]:
+    """A new SQLite MLflow tracking store in `workdir`: its URI, a client and the experiment's id.
+
+    Creating the database (alembic migrations) and the experiment is set-up, not what is timed.
+    """
+    # No telemetry thread phoning home from a benchmark (and none to slow it down).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment(experiment, artifact_location=(workdir / artifacts).as_uri())
+    return uri, client, experiment_id

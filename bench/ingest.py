@@ -13,20 +13,17 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
-import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import Clock, Run, generate, machine, table
+from bench.common import Clock, Run, generate, in_workdir, machine, mlflow_store, table
 from events.models import BenchmarkScored, RunRecorded
 from events.store import EventStore, NewEvent
-from services.importing.results import new_event
+from services.importing.batch import new_event
 
 EXPERIMENT = "bench-ingest"
 
@@ -109,22 +106,10 @@ def bench_bare_sqlite(runs: Sequence[Run], path: Path) -> Result:
 
 def bench_mlflow(runs: Sequence[Run], workdir: Path) -> Result:
     """One MLflow run per run: create_run, then one log_batch with its params and metrics."""
-    # No telemetry thread phoning home from a benchmark (and none to slow it down).
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    _, client, experiment_id = mlflow_store(workdir, EXPERIMENT, "mlflow-artifacts")
     import mlflow
     from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
 
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    db = workdir / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    # Creating the database (alembic migrations) and the experiment is set-up, not ingest.
-    experiment_id = client.create_experiment(
-        EXPERIMENT, artifact_location=(workdir / "mlflow-artifacts").as_uri()
-    )
     clock = Clock()
     start = time.perf_counter()
     for run in runs:
@@ -139,7 +124,7 @@ def bench_mlflow(runs: Sequence[Run], workdir: Path) -> Result:
                 + [Param("seed", str(run.seed))],
             )
     seconds = time.perf_counter() - start
-    con = sqlite3.connect(db)
+    con = sqlite3.connect(workdir / "mlflow.db")
     try:
         [(metrics,)] = con.execute("SELECT count(*) FROM metrics").fetchall()
         [(mlruns,)] = con.execute("SELECT count(*) FROM runs").fetchall()
@@ -315,19 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmarks": args.benchmarks, "seed": args.seed, "events": event_count(runs),
         "batch_events": args.batch_events, "projector_batch": args.projector_batch,
     }
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        if any(args.workdir.iterdir()):
-            print(f"--workdir {args.workdir} is not empty: give a new or empty directory", file=sys.stderr)
-            return 2
-        workdir, cleanup = args.workdir.resolve(), False
-    else:
-        workdir, cleanup = Path(tempfile.mkdtemp(prefix="knobs-bench-")), True
-    try:
-        return _run(args, runs, info, workdir)
-    finally:
-        if cleanup:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_workdir(args.workdir, "knobs-bench-", lambda workdir: _run(args, runs, info, workdir))
 
 
 def _run(args: argparse.Namespace, runs: list[Run], info: dict[str, Any], workdir: Path) -> int:

@@ -24,11 +24,9 @@ import logging
 import math
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine, table
+from bench.common import in_workdir, machine, mlflow_store, table
 
 EXPERIMENT = "bench-rank"
 
@@ -258,17 +256,9 @@ def bench_pandas(df: Any, knobs: Sequence[Knob], benchmark: str, repeats: int) -
 
 def mlflow_log(workload: Workload, runs: int, workdir: Path) -> tuple[str, str, float]:
     """Log the first `runs` runs (create_run + one log_batch each) into a SQLite tracking store."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
+    uri, client, experiment_id = mlflow_store(workdir, EXPERIMENT, "mlartifacts")
     from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
 
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = client.create_experiment(EXPERIMENT, artifact_location=(workdir / "mlartifacts").as_uri())
     start = time.perf_counter()
     step = max(1, runs // 10)
     for i, row in enumerate(workload.rows[:runs], start=1):
@@ -330,21 +320,6 @@ def bench_mlflow(uri: str, experiment_id: str, knobs: Sequence[Knob], benchmark:
 
 
 # --- knobs: in process, over HTTP, from the CLI ------------------------------------------------
-
-
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration (the store path and Neo4j follow KNOBS_HOME)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def knobs_command() -> list[str]:
@@ -626,19 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        if any(args.workdir.iterdir()):
-            print(f"--workdir {args.workdir} is not empty: give a new or empty directory", file=sys.stderr)
-            return 2
-        workdir, cleanup = args.workdir.resolve(), False
-    else:
-        workdir, cleanup = Path(tempfile.mkdtemp(prefix="knobs-bench-rank-")), True
-    try:
-        return _run(args, workload, workdir)
-    finally:
-        if cleanup:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_workdir(args.workdir, "knobs-bench-rank-", lambda workdir: _run(args, workload, workdir))
 
 
 def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
@@ -646,6 +609,7 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
 
     from bench.ingest import neo4j_connection, wipe_graph
     from services.context import Context
+    from services.importing.adapters import environment
 
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     started = time.perf_counter()
@@ -681,6 +645,7 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
     timings["mlflow"], orders["mlflow"] = bench_mlflow(uri, experiment_id, workload.knobs, benchmark,
                                                        args.mlflow_repeats, mlflow_runs, n_runs)
 
+    # The store path and Neo4j follow KNOBS_HOME; both are put back afterwards.
     with environment(KNOBS_HOME=str(home), KNOBS_EVENTS_BACKEND="sqlite"), \
             neo4j_connection(home) as neo, Context(home=home) as ctx:
         if not neo["started"]:

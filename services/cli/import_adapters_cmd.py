@@ -1,12 +1,13 @@
 """`knobs import lm-eval | mlflow | optuna`: results people already have, brought into the log.
 
 Each reads everything first and appends one batch (all or nothing, nothing new on a
-re-import), then lets the graph catch up; `catch_up` and `print_outcome` serve
-`knobs import results` too, so every import says the same thing the same way.
+re-import), then lets the graph catch up; `run_import` serves `knobs import results`
+too, so every import says the same thing the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,10 +40,7 @@ def lm_eval(
 ) -> None:
     """Import lm-evaluation-harness results: one run per file, a score per task/metric."""
     overrides = parse_assignments(param)
-    with Context() as ctx:
-        outcome = import_lm_eval(ctx, paths, experiment, overrides)
-        catch_up(ctx)
-    print_outcome(outcome, json_out)
+    run_import(lambda ctx: import_lm_eval(ctx, paths, experiment, overrides), json_out)
 
 
 def mlflow(
@@ -54,10 +52,7 @@ def mlflow(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import MLflow runs: each finished run with its params, latest metrics and cost.* values."""
-    with Context() as ctx:
-        outcome = import_mlflow(ctx, tracking, experiment, mlflow_experiment)
-        catch_up(ctx)
-    print_outcome(outcome, json_out)
+    run_import(lambda ctx: import_mlflow(ctx, tracking, experiment, mlflow_experiment), json_out)
 
 
 def optuna(
@@ -70,13 +65,18 @@ def optuna(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import an Optuna study: each complete trial with its params, objective value(s) and cost.* attrs."""
+    run_import(lambda ctx: import_optuna(ctx, storage, study, experiment, benchmark), json_out)
+
+
+def run_import(do: Callable[[Context], ImportOutcome], json_out: bool) -> None:
+    """Run one import against the log, let the graph catch up, then say what was stored."""
     with Context() as ctx:
-        outcome = import_optuna(ctx, storage, study, experiment, benchmark)
-        catch_up(ctx)
-    print_outcome(outcome, json_out)
+        outcome = do(ctx)
+        _catch_up(ctx)
+    _print_outcome(outcome, json_out)
 
 
-def catch_up(ctx: Context) -> None:
+def _catch_up(ctx: Context) -> None:
     try:
         ctx.catch_up()
     except (Unavailable, GraphError) as exc:
@@ -85,7 +85,7 @@ def catch_up(ctx: Context) -> None:
                     "once Neo4j is up", err=True, fg=typer.colors.YELLOW)
 
 
-def print_outcome(outcome: ImportOutcome, json_out: bool) -> None:
+def _print_outcome(outcome: ImportOutcome, json_out: bool) -> None:
     if json_out:
         emit_json(asdict(outcome))
         return

@@ -9,7 +9,6 @@ password in a URL; a SQLite file that does not exist (the trackers would create 
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections import Counter
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from events.models import JSONScalar
 from services.errors import Unavailable
-from services.importing.batch import ParsedRun, param_value, refuse
+from services.importing.batch import ParsedRun, finite_number, integer_seed, param_value, refuse
 
 INSTALL_HINT = "pip install '.[adapters]'"
 COST_PREFIX = "cost."
@@ -41,22 +40,6 @@ def parse_assignments(pairs: Iterable[str], option: str = "--param") -> dict[str
             out[key.strip()] = value
     refuse(option, errors)
     return out
-
-
-def finite_number(raw: Any) -> float | None:
-    """A finite float from a number or numeric string; None for anything else (bools too)."""
-    if isinstance(raw, bool) or raw is None:
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def integer_seed(raw: Any) -> int | None:
-    number = finite_number(raw)
-    return int(number) if number is not None and number.is_integer() else None
 
 
 def only_done(

@@ -196,3 +196,19 @@ def param_value(raw: Any) -> JSONScalar | None:
     except ValueError:
         return text
     return value if math.isfinite(value) else text
+
+
+def finite_number(raw: Any) -> float | None:
+    """A finite float from a number or numeric string; None for anything else (bools too)."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def integer_seed(raw: Any) -> int | None:
+    number = finite_number(raw)
+    return int(number) if number is not None and number.is_integer() else None

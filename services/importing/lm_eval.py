@@ -33,13 +33,13 @@ from typing import Any
 from events.models import JSONScalar
 from services.context import Context
 from services.errors import BadInput
-from services.importing.adapters import finite_number
 from services.importing.batch import (
     ImportOutcome,
     ImportPlan,
     ParsedRun,
     Source,
     append_plan,
+    finite_number,
     param_value,
     plan_events,
     refuse,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,15 @@ from services.importing.batch import (
     ParsedRun,
     Source,
     check_experiment,
+    finite_number,
+    integer_seed,
     param_value,
     refuse,
     run_events,
     source_id_for,
 )
 
-# Re-exported: services/experiments/service.py and bench/ingest.py build their events with it.
+# Re-exported: services/experiments/service.py builds its events with it.
 from services.importing.batch import new_event as new_event
 
 PREFIXES = ("param.", "score.", "stderr.", "n.", "cost.")
@@ -162,11 +163,11 @@ def _parse_row(line: int, row: dict[str, Any], errors: list[str]) -> ParsedRun |
         elif key == "seed":
             if raw is None or raw == "":
                 continue
-            seed = _number(raw)
-            if seed is None or not float(seed).is_integer():
+            seed = integer_seed(raw)
+            if seed is None:
                 bad(f"seed {raw!r} is not an integer")
             else:
-                run.seed = int(seed)
+                run.seed = seed
         elif not _known_column(key):
             bad(f"unknown column {key!r}; {ALLOWED_COLUMNS}")
         else:
@@ -189,18 +190,18 @@ def _parse_prefixed(key: str, raw: Any, run: ParsedRun, bad: Any) -> None:
         return
     if raw is None or raw == "":
         return  # a run without this score, error or cost
-    number = _number(raw)
-    if number is None or not math.isfinite(number):
+    number = finite_number(raw)
+    if number is None:
         bad(f"{key} {raw!r} is not a finite number")
     elif kind == "score":
-        run.scores[name] = float(number)
+        run.scores[name] = number
     elif kind == "stderr":
         if number < 0:
             bad(f"{key} {raw!r} must not be negative")
         else:
-            run.stderrs[name] = float(number)
+            run.stderrs[name] = number
     elif kind == "n":
-        if not float(number).is_integer() or number < 1:
+        if not number.is_integer() or number < 1:
             bad(f"{key} {raw!r} must be a positive integer (the number of examples scored)")
         else:
             run.ns[name] = int(number)
@@ -208,15 +209,4 @@ def _parse_prefixed(key: str, raw: Any, run: ParsedRun, bad: Any) -> None:
         if number < 0:
             bad(f"{key} {raw!r} must not be negative")
         else:
-            run.costs[name] = float(number)
-
-
-def _number(raw: Any) -> float | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int | float):
-        return float(raw)
-    try:
-        return float(str(raw).strip())
-    except ValueError:
-        return None
+            run.costs[name] = number
