@@ -408,7 +408,7 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
             "baseline_runs": list(event.baseline_runs),
             "settings": canonical_json(event.settings),
             # A ranking recomputed without some runs answers "what if": never the latest one.
-            "what_if": bool(event.settings.get("without")),
+            "what_if": event.what_if,
             "direction": event.direction,
             "bootstrap_seed": event.bootstrap_seed,
             "excluded_runs": list(event.excluded_runs),

@@ -142,5 +142,11 @@ class RankingDerived(Event):
     parameters: list[ParameterRanking]
     excluded_runs: list[str] = Field(default_factory=list)
 
+    @property
+    def what_if(self) -> bool:
+        """Recomputed as if some runs never happened (`--without`): an answer to "what if", so
+        never the latest ranking, even when it is the only one (audit and provenance reach it)."""
+        return bool(self.settings.get("without"))
+
     def stream_id(self) -> str:
         return f"ranking:{self.ranking_id}"

@@ -32,7 +32,7 @@ from services.experiments.cost import (
 )
 from services.experiments.design import Design, PlannedRun, build_design
 from services.experiments.spec import ExperimentSpec, load_spec
-from services.importing.results import new_event
+from services.importing.batch import new_event
 
 
 def experiment_stream(name: str) -> str:

@@ -190,12 +190,6 @@ def value_key(value: JSONScalar) -> tuple[int, float, str]:
     return (2, 0.0, str(value))
 
 
-def is_what_if(ranking: RankingDerived) -> bool:
-    """A ranking recomputed as if some runs never happened (`--without`): it answers "what if",
-    so it is never the latest ranking, even when it is the only one (audit and provenance reach it)."""
-    return bool(ranking.settings.get("without"))
-
-
 def recency(entry: RankingEntry) -> tuple[int, int]:
     """(as_of, position): the larger, the more current. The newest evidence wins, so re-ranking
     `--as-of` an old position (recorded last) does not displace a ranking of the whole log; a
@@ -212,7 +206,7 @@ def read_rankings(store: EventStore, up_to: int | None = None) -> list[RankingEn
             break
         event = stored.decode()
         assert isinstance(event, RankingDerived)
-        if is_what_if(event):
+        if event.what_if:
             continue
         # A ranking recorded again (the same id) counts at its last position, as in the graph.
         by_key[(event.experiment, event.benchmark, event.method)][event.ranking_id] = \

@@ -29,9 +29,6 @@ from services.importing.batch import (
     source_id_for,
 )
 
-# Re-exported: services/experiments/service.py builds its events with it.
-from services.importing.batch import new_event as new_event
-
 PREFIXES = ("param.", "score.", "stderr.", "n.", "cost.")
 PLAIN = ("run", "citation", "seed")
 ALLOWED_COLUMNS = (
