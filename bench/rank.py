@@ -10,7 +10,7 @@ into a SQLite log under a temporary KNOBS_HOME and projected into a real Neo4j. 
 question -- which knobs move this benchmark, by how much -- is then answered four ways and
 timed: knobs over HTTP (a real `knobs serve`), the `knobs rank` CLI, pandas in memory (the
 floor) and MLflow `search_runs` + pandas (what people do today). Separately, Sobol indices for
-N x (2D + 2) runs through `services.analysis.gsa.analyse_design` against `SALib.analyze.sobol`
+N x (2D + 2) runs through `services.ranking.analysis.gsa.analyse_design` against `SALib.analyze.sobol`
 alone. The printout says what each side computes; README.md (Performance) has the figures.
 """
 
@@ -92,14 +92,14 @@ KNOBS: tuple[Knob, ...] = (
 
 BENCHMARK_NAMES: tuple[str, ...] = ("loss_a", "mmlu_acc", "loss_b", "arc_acc", "hellaswag_acc",
                                     "gsm8k_acc", "piqa_acc")
-"""Loss-like names go down, accuracies up: `services.analysis.direction.direction_for` reads the name."""
+"""Loss-like names go down, accuracies up: `direction_for` (services.ranking.analysis.direction) reads it."""
 
 NOISE_SD = {"lower": 0.02, "higher": 0.01}
 START = {"lower": 2.8, "higher": 0.45}
 
 
 def lower_is_better(benchmark: str) -> bool:
-    from services.analysis.direction import direction_for
+    from services.ranking.analysis.direction import direction_for
 
     return direction_for(benchmark) == "lower"
 
@@ -329,7 +329,7 @@ def knobs_command() -> list[str]:
 
 
 def import_and_project(ctx: Any, csv_path: Path) -> dict[str, float | int]:
-    from services.results_import import import_results
+    from services.importing.results_file import import_results
 
     s_import, outcome = timed(lambda: import_results(ctx, csv_path, EXPERIMENT))
     print(f"  imported {outcome.runs:,} runs, {outcome.scores:,} scores as {outcome.events:,} events "
@@ -374,7 +374,7 @@ class Repeats:
 
 
 def bench_in_process(ctx: Any, benchmark: str, repeats: int, reference: dict[str, Any]) -> Timing:
-    from services.ranking import rank
+    from services.ranking.rank import rank
 
     seconds: list[float] = []
     seen = Repeats(reference["ranking_id"], reference["code_version"])
@@ -383,7 +383,7 @@ def bench_in_process(ctx: Any, benchmark: str, repeats: int, reference: dict[str
         seconds.append(s)
         seen.count({"duplicate": outcome.duplicate, "ranking_id": outcome.ranking.ranking_id,
                     "code_version": outcome.ranking.code_version})
-    return Timing("knobs rank in process (services.ranking.rank)", seconds,
+    return Timing("knobs rank in process (services.ranking.rank.rank)", seconds,
                   computes="the API's work without HTTP", note=seen.note(repeats), detail=asdict(seen))
 
 
@@ -392,8 +392,8 @@ def api_server(home: Path, workdir: Path) -> Iterator[tuple[str, str, float]]:
     """`knobs serve` in a subprocess with a write token of its home; yields (url, token, start-up s)."""
     import httpx
 
+    from services.access.tokens import create_token
     from services.infra.runtime import pick_port
-    from services.tokens import create_token
 
     token = create_token(home, "bench-rank", "write")  # what `knobs token create` does
     port = pick_port(8765)
@@ -493,8 +493,8 @@ def bench_sobol(n: int, d: int, resamples: int, repeats: int, seed: int,
     `SALib.analyze.sobol.analyze` on the same Y, problem, resamples and bootstrap seed."""
     from SALib.analyze import sobol
 
-    from services.analysis.gsa import analyse_design
-    from services.analysis.selftest import function_design, observe, sobol_g
+    from services.ranking.analysis.gsa import analyse_design
+    from services.ranking.analysis.selftest import function_design, observe, sobol_g
 
     a = g_a(d)
     build_s, design = timed(lambda: function_design("sobol-g", "sobol", n, [(0.0, 1.0)] * d, seed,
@@ -608,7 +608,7 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
     import pandas as pd
 
     from bench.ingest import neo4j_connection, wipe_graph
-    from services.context import Context
+    from services.core.context import Context
     from services.importing.adapters import environment
 
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
@@ -650,7 +650,7 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
             neo4j_connection(home) as neo, Context(home=home) as ctx:
         if not neo["started"]:
             wipe_graph(ctx.driver())  # a fresh log needs an empty graph (its checkpoint lives there)
-        print("knobs: importing the CSV (services.results_import.import_results) ...", flush=True)
+        print("knobs: importing the CSV (services.importing.results_file.import_results) ...", flush=True)
         info["knobs_store"] = import_and_project(ctx, csv_path)
         print("knobs API ...", flush=True)
         with api_server(home, workdir) as (url, token, serve_s):
@@ -769,7 +769,7 @@ def report(timings: dict[str, Timing], ratios: dict[str, float], sobol: dict[str
         f"Sobol, N = {sobol['n']}, D = {sobol['d']}"
         f"{' with second order' if sobol['second_order'] else ''} ({sobol['runs']:,} runs, Sobol' G, "
         f"{sobol['resamples']} bootstrap resamples, p50 of {sobol['repeats']}):",
-        f"  services.analysis.gsa.analyse_design  {sobol['ours_p50']:8.3f} s",
+        f"  services.ranking.analysis.gsa.analyse_design  {sobol['ours_p50']:8.3f} s",
         f"  SALib.analyze.sobol.analyze alone     {sobol['salib_p50']:8.3f} s",
         f"  ratio analyse_design / SALib {sobol['ratio']:.2f}x, median of {sobol['repeats']} back-to-back "
         f"pairs (ratio of the p50s {sobol['ratio_of_p50s']:.2f}x); the difference is our "

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
 from graph.readonly import run_readonly
+from services.access.health import health
 from services.api.deps import ContextDep, ReadScope, SettingsDep, WriteScope
 from services.api.errors import install_handlers
 from services.api.queries_routes import router as queries_router
@@ -21,13 +22,12 @@ from services.api.schemas import (
     HealthPublic,
     RankIn,
 )
-from services.audit import audit
-from services.context import Context
-from services.errors import BadInput
-from services.health import health
-from services.ingest import append_events
-from services.ranking import RankOptions, rank
-from services.settings import ApiSettings
+from services.core.context import Context
+from services.core.errors import BadInput
+from services.core.settings import ApiSettings
+from services.importing.submitted import append_events
+from services.ranking.audit import audit
+from services.ranking.rank import RankOptions, rank
 
 
 def create_app(context: Context | None = None, settings: ApiSettings | None = None) -> FastAPI:

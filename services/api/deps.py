@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.context import Context
-from services.errors import Forbidden, Unauthorized
-from services.settings import ApiSettings
-from services.tokens import Scope, scope_of
+from services.access.tokens import Scope, scope_of
+from services.core.context import Context
+from services.core.errors import Forbidden, Unauthorized
+from services.core.settings import ApiSettings
 
 
 def get_context(request: Request) -> Context:

@@ -15,7 +15,7 @@ from events.errors import (
     UnknownEventType,
 )
 from graph.errors import GraphError, GraphUnavailable, QueryRefused
-from services.errors import ServiceError
+from services.core.errors import ServiceError
 
 EVENTS_STATUS: list[tuple[type[EventsError], int]] = [
     (ConcurrencyConflict, 409),

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep
-from services.context import Context
-from services.named_queries import QueryParameterError, ask, catalogue
-from services.settings import ApiSettings
+from services.core.context import Context
+from services.core.settings import ApiSettings
+from services.queries.named import QueryParameterError, ask, catalogue
 
 router = APIRouter(prefix="/v1", tags=["asking the graph"])
 

@@ -7,19 +7,19 @@ from pathlib import Path
 import typer
 
 from events.settings import knobs_home
-from services.analysis.selftest import gsa_selftest
-from services.audit import audit
 from services.cli.experiment_cmd import render_status, run_embedded_with_progress
 from services.cli.ranking_view import render_matrix, render_ranking
 from services.cli.results_cmd import render_audit
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.experiments.service import calibrated_rate, declare, plan
+from services.importing.results_file import import_results
 from services.infra import control
-from services.ranking import RankOptions, rank
-from services.ranking_matrix import rank_matrix
-from services.results_import import import_results
-from services.suggest import suggest_spec, write_spec
+from services.ranking.analysis.selftest import gsa_selftest
+from services.ranking.audit import audit
+from services.ranking.matrix import rank_matrix
+from services.ranking.rank import RankOptions, rank
+from services.ranking.suggest import suggest_spec, write_spec
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"

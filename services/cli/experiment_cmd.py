@@ -14,9 +14,9 @@ from typing import Any
 import typer
 from tqdm import tqdm
 
-from services import plugins
 from services.cli.output import emit_json, si, table
-from services.context import Context
+from services.core import plugins
+from services.core.context import Context
 from services.experiments.cost import DEFAULT_FLOPS_PER_SECOND, CostEstimate, CostTotals
 from services.experiments.service import Plan, calibrated_rate, declare, export_design, plan
 from services.experiments.status import Summary, Tracker, experiment_status

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from services.cli.output import emit_json
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.export import MANIFEST
 
 app = typer.Typer(help="Export what the log knows: a Markdown vault for notes apps, or JSON for programs.",

@@ -11,10 +11,10 @@ from graph.dump import canonical_dump
 from graph.queries import list_queries, load_query
 from graph.readonly import run_readonly
 from services.cli.output import emit_json, table
-from services.context import Context
-from services.errors import BadInput
-from services.named_queries import bind
-from services.settings import ApiSettings
+from services.core.context import Context
+from services.core.errors import BadInput
+from services.core.settings import ApiSettings
+from services.queries.named import bind
 
 app = typer.Typer(help="Project the log into Neo4j, rebuild it, dump it.", no_args_is_help=True)
 

@@ -15,8 +15,8 @@ import typer
 
 from graph.errors import GraphError
 from services.cli.output import emit_json
-from services.context import Context
-from services.errors import Unavailable
+from services.core.context import Context
+from services.core.errors import Unavailable
 from services.importing.adapters import parse_assignments
 from services.importing.batch import ImportOutcome
 from services.importing.lm_eval import import_lm_eval

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from events.settings import knobs_home
-from services import tokens
+from services.access import tokens
 from services.cli.output import emit_json
 from services.infra import control
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from services.cli.output import emit_json, emit_jsonl, table
-from services.context import Context
+from services.core.context import Context
 
 
 def register(app: typer.Typer) -> None:

@@ -13,14 +13,14 @@ import typer
 
 from events.errors import EventsError
 from graph.errors import GraphError
-from services import plugins
 from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
 from services.cli.export_cmd import app as export_app
 from services.cli.import_adapters_cmd import register as register_import_adapters
 from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
 from services.cli.suggest_cmd import register as register_suggest
-from services.errors import BadInput, ServiceError
+from services.core import plugins
+from services.core.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
 
 app = typer.Typer(
@@ -58,7 +58,7 @@ def serve(
     import uvicorn
 
     from services.api.app import create_app
-    from services.settings import ApiSettings
+    from services.core.settings import ApiSettings
 
     settings = ApiSettings()
     uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")

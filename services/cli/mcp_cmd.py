@@ -17,6 +17,6 @@ def mcp() -> None:
 
     Point an MCP client at the command `knobs mcp` (with this KNOBS_HOME, or KNOBS_NEO4J_* set).
     """
-    from services.mcp_server import serve
+    from services.mcp.server import serve
 
     serve()

@@ -13,9 +13,9 @@ from typing import Any
 import typer
 
 from services.cli.output import emit_json, fmt, table
-from services.context import Context
-from services.errors import BadInput
-from services.named_queries import Answer, ask
+from services.core.context import Context
+from services.core.errors import BadInput
+from services.queries.named import Answer, ask
 
 Row = dict[str, Any]
 

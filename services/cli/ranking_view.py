@@ -12,8 +12,8 @@ from typing import Any
 
 from events.models import CostEfficiency, Knee, ParameterRanking, RankingDerived
 from services.cli.output import si, table
-from services.ranking import RankingOutcome
-from services.ranking_matrix import MatrixOutcome
+from services.ranking.matrix import MatrixOutcome
+from services.ranking.rank import RankingOutcome
 
 STATISTIC = {"ofat": "width", "morris": "mu_star", "sobol": "ST"}
 COST_PREFERENCE = ("flops_6nd", "flops", "gpu_hours", "wall_s", "params_total", "parameters")

@@ -8,17 +8,17 @@ from typing import Any
 import typer
 
 from events.models import Direction
-from services.analysis.efficiency import COST_KINDS
-from services.audit import audit as audit_ranking
 from services.cli.import_adapters_cmd import run_import
 from services.cli.output import emit_json
 from services.cli.ranking_view import render_matrix, render_ranking
-from services.context import Context
-from services.errors import BadInput
-from services.ranking import METHODS, RankOptions
-from services.ranking import rank as rank_knobs
-from services.ranking_matrix import rank_matrix
-from services.results_import import import_results
+from services.core.context import Context
+from services.core.errors import BadInput
+from services.importing.results_file import import_results
+from services.ranking.analysis.efficiency import COST_KINDS
+from services.ranking.audit import audit as audit_ranking
+from services.ranking.matrix import rank_matrix
+from services.ranking.rank import METHODS, RankOptions
+from services.ranking.rank import rank as rank_knobs
 
 import_app = typer.Typer(help="Bring results produced elsewhere into the log.", no_args_is_help=True)
 

@@ -22,7 +22,7 @@ def selftest(
     The test functions go through the same spec, design and analysis code as experiments and
     are compared within SALib's own test tolerances.
     """
-    from services.analysis.selftest import gsa_selftest
+    from services.ranking.analysis.selftest import gsa_selftest
 
     checks = gsa_selftest(seed)
     failed = [c for c in checks if not c.passed]

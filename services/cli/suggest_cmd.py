@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from services.cli.output import emit_json
-from services.context import Context
-from services.suggest import SuggestedSpec, suggest
+from services.core.context import Context
+from services.ranking.suggest import SuggestedSpec, suggest
 
 
 def register(app: typer.Typer) -> None:

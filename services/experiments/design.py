@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.models import JSONScalar
-from services.errors import BadInput
+from services.core.errors import BadInput
 from services.experiments import knobs
 from services.experiments.spec import GLOBAL_METHODS, ExperimentSpec, FactorSpec, report
 

@@ -20,8 +20,8 @@ from events.errors import ConcurrencyConflict
 from events.models import ExperimentDeclared, JSONScalar, RunRequested
 from events.models.experiments import run_stream
 from events.store import NewEvent
-from services.context import Context
-from services.errors import BadInput, Conflict
+from services.core.context import Context
+from services.core.errors import BadInput, Conflict
 from services.experiments.cost import (
     DEFAULT_FLOPS_PER_SECOND,
     CostEstimate,

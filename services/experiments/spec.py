@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, 
 from events.canonical import canonical_json
 from events.models import TRAINING_BENCHMARKS, TRAINING_KNOBS, JSONScalar
 from events.models.experiments import Executor
-from services.errors import BadInput
+from services.core.errors import BadInput
 from services.experiments import knobs
 
 Method = Literal["ofat", "grid", "morris", "sobol"]

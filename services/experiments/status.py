@@ -20,7 +20,7 @@ from events.models.experiments import (
     RunStarted,
 )
 from events.store import EventStore
-from services.errors import NotFound
+from services.core.errors import NotFound
 
 RunState = Literal["requested", "dispatched", "running", "completed", "failed"]
 LIFECYCLE = [t.event_type for t in (RunRequested, RunDispatched, RunStarted, RunProgressed,

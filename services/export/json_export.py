@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from services.context import Context
+from services.core.context import Context
 from services.export.snapshot import Snapshot, build
 
 FORMAT = "knobs-export"

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from events.models import CostEfficiency, JSONScalar, Knee, LeverageFlag, NoiseVerdict, ParameterRanking
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.export import MANIFEST
 from services.export.snapshot import (
     BenchmarkFact,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from events.models import JSONScalar
-from services.errors import Unavailable
+from services.core.errors import Unavailable
 from services.importing.batch import ParsedRun, finite_number, integer_seed, param_value, refuse
 
 INSTALL_HINT = "pip install '.[adapters]'"

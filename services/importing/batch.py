@@ -20,8 +20,8 @@ from typing import Any
 from events.canonical import canonical_json
 from events.models import BenchmarkScored, Event, JSONScalar, RunRecorded, SourceCited
 from events.store import NewEvent
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a57-4b8e-9a43-3a3c0c1b7e11")
 MAX_ERRORS_SHOWN = 20

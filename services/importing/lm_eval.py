@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from events.models import JSONScalar
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.importing.batch import (
     ImportOutcome,
     ImportPlan,

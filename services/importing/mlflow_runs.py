@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from services.context import Context
-from services.errors import BadInput, NotFound, Unavailable
+from services.core.context import Context
+from services.core.errors import BadInput, NotFound, Unavailable
 from services.importing.adapters import (
     add_cost,
     add_score,

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.analysis.direction import direction_for
-from services.context import Context
-from services.errors import BadInput, NotFound, Unavailable
+from services.core.context import Context
+from services.core.errors import BadInput, NotFound, Unavailable
 from services.importing.adapters import (
     add_cost,
     add_score,
@@ -41,6 +40,7 @@ from services.importing.batch import (
     refuse,
     source_id_for,
 )
+from services.ranking.analysis.direction import direction_for
 
 
 def storage_url_for(storage: str) -> str:

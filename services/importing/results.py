@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from services.errors import BadInput
+from services.core.errors import BadInput
 from services.importing.batch import (
     ImportPlan,
     ParsedRun,

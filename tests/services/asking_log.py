@@ -24,7 +24,7 @@ from events.models.rankings import (
     ValueEffect,
 )
 from events.store.port import NewEvent
-from services.context import Context
+from services.core.context import Context
 
 DEMO = "demo-ofat"
 VASWANI = "vaswani2017-table3"

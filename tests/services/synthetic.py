@@ -12,8 +12,8 @@ import math
 import random
 from pathlib import Path
 
-from services.context import Context
-from services.results_import import import_results
+from services.core.context import Context
+from services.importing.results_file import import_results
 
 EXPERIMENT = "synthetic"
 BASE = {"width": 64, "lr": 1e-3, "dropout": 0.0}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from services.access.tokens import create_token
 from services.api.app import create_app
-from services.tokens import create_token
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from services.access.tokens import create_token
 from services.api.app import create_app
-from services.context import Context
-from services.tokens import create_token
+from services.core.context import Context
 from tests.services import asking_log
 from tests.services.asking_log import BLEU_RANKING, DEMO, HELDOUT, HELDOUT_RANKING, QA, QA_RANKING
 

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from graph.errors import UnknownQuery
+from services.access.tokens import create_token
 from services.api.app import create_app
 from services.cli.main import app
-from services.context import Context
-from services.errors import BadInput
-from services.named_queries import QueryParameterError
-from services.tokens import create_token
+from services.core.context import Context
+from services.core.errors import BadInput
+from services.queries.named import QueryParameterError
 from tests.services import asking_log
 from tests.services.asking_log import DEMO, HELDOUT, HELDOUT_RANKING, QA, QA_RANKING
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.context import Context
+from services.core.context import Context
 
 
 @pytest.fixture

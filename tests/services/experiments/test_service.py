@@ -19,8 +19,8 @@ from SALib.analyze import sobol as sobol_analyze
 from events.canonical import canonical_json
 from events.models import ExperimentDeclared, RunRecorded, RunRequested
 from events.models.experiments import run_stream
-from services.context import Context
-from services.errors import BadInput, Conflict
+from services.core.context import Context
+from services.core.errors import BadInput, Conflict
 from services.experiments.service import (
     declaration_events,
     declare,
@@ -29,7 +29,7 @@ from services.experiments.service import (
     plan,
     requested_runs,
 )
-from services.results_import import import_results
+from services.importing.results_file import import_results
 from tests.services.experiments.specs import EXAMPLES, example, tiny_ofat
 
 OFAT = EXAMPLES / "tiny-ofat.yaml"

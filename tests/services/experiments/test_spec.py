@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.experiments.service import declare, plan
 from services.experiments.spec import load_spec, validate_spec
 from tests.services.experiments.specs import EXAMPLES, tiny_ofat

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.context import Context
-from services.ranking import rank
-from services.results_import import import_results
+from services.core.context import Context
+from services.importing.results_file import import_results
+from services.ranking.rank import rank
 
 EXPERIMENT = "sweep"
 OTHER = "books-run"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from events.models import RankingDerived
-from services.context import Context
+from services.core.context import Context
 from tests.services.export import BENCHMARK, EXPERIMENT, OTHER, build_log
 
 ROOT = Path(__file__).resolve().parents[3]

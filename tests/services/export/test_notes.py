@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.export.notes import MANIFEST, export_notes, safe_name
 from tests.services.export import BENCHMARK, CITATION, EXPERIMENT, OTHER, build_log
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.context import Context
+from services.core.context import Context
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from events.models import BenchmarkScored, RunRecorded, SourceCited
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.importing.adapters import parse_assignments
 from services.importing.lm_eval import import_lm_eval, parse_model_size, plan_lm_eval
 

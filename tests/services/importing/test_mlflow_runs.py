@@ -9,8 +9,8 @@ import mlflow
 import pytest
 
 from events.models import BenchmarkScored, RunRecorded, SourceCited
-from services.context import Context
-from services.errors import BadInput, NotFound, Unavailable
+from services.core.context import Context
+from services.core.errors import BadInput, NotFound, Unavailable
 from services.importing.mlflow_runs import import_mlflow, plan_mlflow, tracking_uri_for
 
 

@@ -8,8 +8,8 @@ import optuna
 import pytest
 
 from events.models import BenchmarkScored, RunRecorded, SourceCited
-from services.context import Context
-from services.errors import BadInput, NotFound, Unavailable
+from services.core.context import Context
+from services.core.errors import BadInput, NotFound, Unavailable
 from services.importing.adapters import redact_url
 from services.importing.optuna_study import import_optuna, plan_optuna
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from events.models import BenchmarkScored, RunRecorded, SourceCited
-from services.context import Context
-from services.errors import BadInput
+from services.core.context import Context
+from services.core.errors import BadInput
 from services.importing.batch import ImportOutcome
 from services.importing.results import plan_import
-from services.results_import import import_results
+from services.importing.results_file import import_results
 
 BUNDLED = Path(__file__).resolve().parents[3] / "services" / "data" / "vaswani2017_table3.csv"
 

@@ -1,0 +1,88 @@
+"""The connections one command or request needs: the event store and the Neo4j driver.
+
+Opened lazily, so `knobs events` works without Neo4j and `knobs query` without the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from events.errors import StoreUnavailable
+from events.settings import EventsSettings, knobs_home
+from events.store import EventStore
+from events.store.factory import open_store
+from graph.projector import Projector
+from graph.settings import Neo4jSettings, driver_from
+from services.core.errors import Unavailable
+from services.infra import runtime
+
+
+def events_settings(home: Path) -> EventsSettings:
+    settings = EventsSettings()
+    if settings.backend == "postgres" and not settings.postgres_url:
+        state = runtime.read_state(home, "postgres")
+        if state is None:
+            raise Unavailable(
+                "KNOBS_EVENTS_BACKEND=postgres but no PostgreSQL is configured or running: "
+                "run `knobs services up --postgres` or set KNOBS_EVENTS_POSTGRES_URL"
+            )
+        settings = settings.model_copy(update={"postgres_url": state["url"]})
+    return settings
+
+
+def neo4j_settings(home: Path) -> Neo4jSettings:
+    settings = Neo4jSettings()
+    if settings.uri:
+        return settings
+    state = runtime.read_state(home, "neo4j")
+    if state is None:
+        raise Unavailable(
+            f"Neo4j is not running for KNOBS_HOME={home}: run `knobs services up`, "
+            "or point KNOBS_NEO4J_URI (and _USER, _PASSWORD) at another Neo4j"
+        )
+    return settings.model_copy(
+        update={"uri": state["uri"], "user": state["user"], "password": state["password"]}
+    )
+
+
+@dataclass
+class Context:
+    home: Path = field(default_factory=knobs_home)
+    _store: EventStore | None = None
+    _driver: Any = None
+
+    def store(self) -> EventStore:
+        if self._store is None:
+            try:
+                self._store = open_store(events_settings(self.home))
+            except StoreUnavailable as exc:
+                raise Unavailable(str(exc)) from exc
+        return self._store
+
+    def driver(self) -> Any:
+        if self._driver is None:
+            self._driver = driver_from(neo4j_settings(self.home))
+        return self._driver
+
+    def projector(self) -> Projector:
+        return Projector(self.driver(), self.store())
+
+    def catch_up(self) -> int:
+        """Project every event not yet in the graph; returns how many were projected."""
+        return self.projector().run_once()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
