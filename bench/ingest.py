@@ -23,7 +23,7 @@ from typing import Any
 from bench.common import Clock, Run, generate, in_workdir, machine, mlflow_store, table
 from events.models import BenchmarkScored, RunRecorded
 from events.store import EventStore, NewEvent
-from services.importing.batch import new_event
+from events.store.identity import new_event
 
 EXPERIMENT = "bench-ingest"
 

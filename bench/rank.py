@@ -329,7 +329,7 @@ def knobs_command() -> list[str]:
 
 
 def import_and_project(ctx: Any, csv_path: Path) -> dict[str, float | int]:
-    from services.importing.results_file import import_results
+    from services.importing.results import import_results
 
     s_import, outcome = timed(lambda: import_results(ctx, csv_path, EXPERIMENT))
     print(f"  imported {outcome.runs:,} runs, {outcome.scores:,} scores as {outcome.events:,} events "
@@ -650,7 +650,7 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
             neo4j_connection(home) as neo, Context(home=home) as ctx:
         if not neo["started"]:
             wipe_graph(ctx.driver())  # a fresh log needs an empty graph (its checkpoint lives there)
-        print("knobs: importing the CSV (services.importing.results_file.import_results) ...", flush=True)
+        print("knobs: importing the CSV (services.importing.results.import_results) ...", flush=True)
         info["knobs_store"] = import_and_project(ctx, csv_path)
         print("knobs API ...", flush=True)
         with api_server(home, workdir) as (url, token, serve_s):

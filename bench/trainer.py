@@ -97,7 +97,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from transformers.utils import logging as hf_logging
 
 from bench.common import machine, table
-from workers.data.corpus import load_corpus
+from workers.data.sources import load_corpus
 from workers.data.tokenizer import Tokenizer, train_tokenizer
 from workers.jobs.train import StepInfo, TrainConfig, build_model, packed_batches, run_training
 

@@ -13,7 +13,7 @@ from services.cli.results_cmd import render_audit
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.experiments.service import calibrated_rate, declare, plan
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from services.infra import control
 from services.ranking.analysis.selftest import gsa_selftest
 from services.ranking.audit import audit

@@ -13,7 +13,7 @@ from services.cli.output import emit_json
 from services.cli.ranking_view import render_matrix, render_ranking
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from services.ranking.analysis.efficiency import COST_KINDS
 from services.ranking.audit import audit as audit_ranking
 from services.ranking.matrix import rank_matrix

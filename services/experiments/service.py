@@ -20,6 +20,7 @@ from events.errors import ConcurrencyConflict
 from events.models import ExperimentDeclared, JSONScalar, RunRequested
 from events.models.experiments import run_stream
 from events.store import NewEvent
+from events.store.identity import new_event
 from services.core.context import Context
 from services.core.errors import BadInput, Conflict
 from services.experiments.cost import (
@@ -32,7 +33,6 @@ from services.experiments.cost import (
 )
 from services.experiments.design import Design, PlannedRun, build_design
 from services.experiments.spec import ExperimentSpec, load_spec
-from services.importing.batch import new_event
 
 
 def experiment_stream(name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from events.models import ExperimentDeclared, JSONScalar, ParameterRanking, RankingDerived
 from events.store import EventStore, StoredEvent
 from services.core.context import Context
-from services.queries.run import run_named
+from services.queries.named import run_named
 
 DATASET_KNOBS: tuple[str, ...] = ("corpus", "data", "dataset")
 """Run parameters whose value names a data set (`corpus` is the trainer's knob)."""

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from events.canonical import canonical_json
-from events.models import BenchmarkScored, Event, JSONScalar, RunRecorded, SourceCited
+from events.models import BenchmarkScored, JSONScalar, RunRecorded, SourceCited
 from events.store import NewEvent
+from events.store.identity import new_event
 from services.core.context import Context
 from services.core.errors import BadInput
 
-EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a57-4b8e-9a43-3a3c0c1b7e11")
 MAX_ERRORS_SHOWN = 20
 
 
@@ -86,13 +85,6 @@ class ImportOutcome:
 
 def source_id_for(citation: str) -> str:
     return "src-" + hashlib.sha256(citation.strip().encode()).hexdigest()[:16]
-
-
-def new_event(event: Event, key_prefix: str) -> NewEvent:
-    """A deterministic event: its id and key follow from its content."""
-    digest = hashlib.sha256(canonical_json(event.payload()).encode()).hexdigest()[:24]
-    key = f"{key_prefix}:{event.event_type}:{digest}"
-    return NewEvent(event=event, event_id=uuid.uuid5(EVENT_NAMESPACE, key), idempotency_key=key)
 
 
 def check_experiment(experiment: str) -> str:

@@ -15,11 +15,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from services.core.context import Context
 from services.core.errors import BadInput
 from services.importing.batch import (
+    ImportOutcome,
     ImportPlan,
     ParsedRun,
     Source,
+    append_plan,
     check_experiment,
     finite_number,
     integer_seed,
@@ -35,6 +38,11 @@ ALLOWED_COLUMNS = (
     "allowed: run, citation, seed, param.<name>, score.<benchmark>, stderr.<benchmark>, "
     "n.<benchmark>, cost.<kind>"
 )
+
+
+def import_results(ctx: Context, path: Path, experiment: str) -> ImportOutcome:
+    """The same outcome as `knobs import lm-eval|mlflow|optuna` (origin "results", nothing skipped)."""
+    return append_plan(ctx, plan_import(path, experiment))
 
 
 def _known_column(key: str) -> bool:

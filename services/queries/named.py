@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import neo4j
 from neo4j.exceptions import Neo4jError
 
 from graph.errors import QueryFailed, UnknownQuery
@@ -170,3 +171,17 @@ def decoded(value: Any, key: str | None = None) -> Any:
         # Only structured values: a plain string that happens to parse as a number stays text.
         return parsed if isinstance(parsed, dict | list) else value
     return value
+
+
+def run_named(ctx: Context, name: str, **params: Any) -> list[dict[str, Any]]:
+    """A named query for our own callers (ranking, audit, export): no gate, no row limit.
+
+    The parameters come from our code, not from a person, and a ranking reads every run.
+    """
+    query = load_query(name)
+    records, _, _ = ctx.driver().execute_query(
+        query.cypher, params, routing_=neo4j.RoutingControl.READ
+    )
+    # dict(record), not record.data(): our named queries return plain values, lists and maps,
+    # and data() walks every nested value again (2 s of a 6 s ranking at 10k runs).
+    return [dict(record) for record in records]

@@ -14,7 +14,7 @@ from events.models import RankingDerived
 from events.store import StoredEvent
 from services.core.context import Context
 from services.core.errors import NotFound
-from services.queries.run import run_named
+from services.queries.named import run_named
 
 
 def audit(ctx: Context, ranking_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from events.models import BenchmarkScored, RunRecorded
 from services.core.context import Context
 from services.core.errors import BadInput, NotFound
-from services.queries.run import run_named
+from services.queries.named import run_named
 from services.ranking.analysis.ofat import Observation
 
 _PAGE = 5000

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from services.core.context import Context
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 
 EXPERIMENT = "synthetic"
 BASE = {"width": 64, "lr": 1e-3, "dropout": 0.0}

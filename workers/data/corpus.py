@@ -1,12 +1,12 @@
 """What every corpus hands the trainer: training text, held-out text and question-answer pairs.
 
-`load_corpus` picks the source named by the `corpus` knob ('biographies' or 'file:PATH').
+This module owns the types and imports no generator; `workers.data.sources.load_corpus`
+picks the source a `corpus` knob names, and each source builds a `Corpus`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -35,30 +35,3 @@ class Corpus:
     qa_eval_seen: list[QAPair] = field(default_factory=list)
     # Benchmarks this corpus cannot support, with the reason (the evaluator reports them).
     unavailable: dict[str, str] = field(default_factory=dict)
-
-
-def load_corpus(
-    corpus: str,
-    *,
-    n_people: int,
-    qa_fraction: float,
-    data_format: str,
-    repetitions: int,
-    seed: int,
-) -> Corpus:
-    """The corpus a `corpus` knob names; raises ValueError for an unknown or unreadable one."""
-    if corpus == "biographies":
-        from workers.data.biographies import generate
-
-        return generate(
-            n_people=n_people,
-            qa_fraction=qa_fraction,
-            data_format=data_format,
-            repetitions=repetitions,
-            seed=seed,
-        )
-    if corpus.startswith("file:"):
-        from workers.data.local import read_local_corpus
-
-        return read_local_corpus(Path(corpus.removeprefix("file:")))
-    raise ValueError(f"unknown corpus {corpus!r}: use 'biographies' or 'file:PATH'")

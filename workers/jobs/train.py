@@ -33,7 +33,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from transformers.utils import logging as hf_logging
 
 from events.models.training import TrainingParams
-from workers.data.corpus import Corpus, load_corpus
+from workers.data.corpus import Corpus
+from workers.data.sources import load_corpus
 from workers.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
 from workers.jobs.cost import measure_flops, run_costs
 from workers.jobs.evaluate import BENCHMARKS, Score, evaluate

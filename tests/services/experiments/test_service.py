@@ -29,7 +29,7 @@ from services.experiments.service import (
     plan,
     requested_runs,
 )
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from tests.services.experiments.specs import EXAMPLES, example, tiny_ofat
 
 OFAT = EXAMPLES / "tiny-ofat.yaml"

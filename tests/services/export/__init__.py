@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.core.context import Context
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from services.ranking.rank import rank
 
 EXPERIMENT = "sweep"

@@ -11,8 +11,7 @@ from events.models import BenchmarkScored, RunRecorded, SourceCited
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.importing.batch import ImportOutcome
-from services.importing.results import plan_import
-from services.importing.results_file import import_results
+from services.importing.results import import_results, plan_import
 
 BUNDLED = Path(__file__).resolve().parents[3] / "services" / "data" / "vaswani2017_table3.csv"
 

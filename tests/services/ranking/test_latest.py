@@ -19,9 +19,9 @@ from services.core.context import Context
 from services.core.errors import NotFound
 from services.export.json_export import export_json
 from services.export.snapshot import read_rankings
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from services.mcp import server as mcp_server
-from services.queries.run import run_named
+from services.queries.named import run_named
 from services.ranking.rank import RankingOutcome, RankOptions, rank
 from tests.services.synthetic import EXPERIMENT, synthetic_context, write_runs
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from services.cli.main import app
 from services.core.context import Context
 from services.core.errors import BadInput, NotFound
-from services.importing.results_file import import_results
-from services.queries.run import run_named
+from services.importing.results import import_results
+from services.queries.named import run_named
 from services.ranking import evidence
 from services.ranking.matrix import rank_matrix
 from services.ranking.rank import RankOptions, rank

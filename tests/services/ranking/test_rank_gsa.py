@@ -17,7 +17,7 @@ import yaml
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.experiments.service import declare, export_design
-from services.importing.results_file import import_results
+from services.importing.results import import_results
 from services.ranking.rank import RankOptions, rank
 
 SPEC = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.data.corpus import load_corpus
 from workers.data.local import read_local_corpus
+from workers.data.sources import load_corpus
 
 
 def test_txt_documents_split_on_blank_lines_and_last_five_percent_held_out(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from events.models.training import TRAINING_KNOBS
 from tests.workers.jobs.conftest import ALL, TINY
-from workers.data.corpus import load_corpus
+from workers.data.sources import load_corpus
 from workers.jobs.evaluate import evaluate
 from workers.jobs.train import (
     CONFIG_FILE,
