@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 
 from tests.services.export import BENCHMARK, EXPERIMENT, build_log
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TOOLS = {"knobs_that_matter", "influence_range", "suggest_next_experiment", "audit_ranking", "cypher"}
 
 

@@ -17,7 +17,7 @@ from services.experiments.service import plan
 from services.experiments.spec import load_spec, read_yaml, validate_spec
 from services.ranking.suggest import followup_name, log_axis, suggest_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "services" / "data" / "demo-ofat.yaml"
 BENCH = "qa_answer_loss"
 
