@@ -4,6 +4,7 @@
 returns cells as Neo4j gives them; the friendly routes (`/v1/knobs`, `/v1/parameters/{name}/influence`,
 ...) run one query each and decode its JSON text columns into objects. Every answer is
 `{query, columns, rows: [{column: value}], truncated}`, under the API's Cypher row limit and timeout.
+`POST /v1/cypher` runs a caller's own Cypher through the same read-only gate.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from graph.readonly import run_readonly
 from services.api.deps import ContextDep, ReadScope, SettingsDep
+from services.api.schemas import CypherIn, CypherPublic
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.queries.named import QueryParameterError, ask, catalogue
 
 router = APIRouter(prefix="/v1", tags=["asking the graph"])
+cypher_router = APIRouter(prefix="/v1")  # untagged, as it was when the app declared it
 
 
 class AnswerPublic(BaseModel):
@@ -119,3 +123,13 @@ def get_matrix(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
                method: str | None = None) -> AnswerPublic:
     """Parameters x benchmarks for an experiment: rank and statistic per cell (knobs_matrix)."""
     return _answer(ctx, settings, "knobs_matrix", {"experiment": name, "method": method})
+
+
+@cypher_router.post("/cypher", response_model=CypherPublic)
+def post_cypher(body: CypherIn, ctx: ContextDep, settings: SettingsDep, _: ReadScope) -> CypherPublic:
+    result = run_readonly(
+        ctx.driver(), body.query, body.params,
+        timeout_s=min(body.timeout_s or settings.cypher_timeout_s, settings.cypher_timeout_s),
+        row_limit=min(body.limit or settings.cypher_row_limit, settings.cypher_row_limit),
+    )
+    return CypherPublic(columns=list(result.columns), rows=list(result.rows), truncated=result.truncated)

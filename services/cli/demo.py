@@ -7,9 +7,8 @@ from pathlib import Path
 import typer
 
 from events.settings import knobs_home
-from services.cli.experiment_cmd import render_status, run_embedded_with_progress
-from services.cli.ranking_view import render_matrix, render_ranking
-from services.cli.results_cmd import render_audit
+from services.cli.experiments_cmd import render_status, run_embedded_with_progress
+from services.cli.ranking_view import render_audit, render_matrix, render_ranking
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.experiments.service import calibrated_rate, declare, plan

@@ -1,18 +1,16 @@
-"""`knobs services ...` and `knobs token ...`: local services and API tokens of a KNOBS_HOME."""
+"""`knobs services ...`: the local Neo4j, PostgreSQL, RabbitMQ and Redis of a KNOBS_HOME."""
 
 from __future__ import annotations
 
 import typer
 
 from events.settings import knobs_home
-from services.access import tokens
 from services.cli.output import emit_json
 from services.infra import control
 
 app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, PostgreSQL, RabbitMQ "
                   "and Redis.",
                   no_args_is_help=True)
-token_app = typer.Typer(help="API bearer tokens kept (hashed) under $KNOBS_HOME.", no_args_is_help=True)
 
 
 @app.command()
@@ -58,12 +56,3 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         s = state[name]
         where = s.get("uri") or (f"127.0.0.1:{s['port']}" if s.get("port") else "")
         typer.echo(f"{name}: {'running ' + where if s.get('running') else 'stopped'}")
-
-
-@token_app.command("create")
-def token_create(
-    name: str = typer.Option(..., help="Who or what the token is for."),
-    read_only: bool = typer.Option(False, "--read-only", help="May read, may not append events."),
-) -> None:
-    """Create a token; it is printed once and only its hash is kept."""
-    typer.echo(tokens.create_token(knobs_home(), name, "read" if read_only else "write"))

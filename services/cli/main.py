@@ -13,12 +13,11 @@ import typer
 
 from events.errors import EventsError
 from graph.errors import GraphError
-from services.cli import experiment_cmd, graph_cmd, infra_cmd, log_cmd, results_cmd, selftest_cmd
+from services.cli import access_cmd, experiments_cmd, graph_cmd, infra_cmd, log_cmd, ranking_cmd
 from services.cli.export_cmd import app as export_app
-from services.cli.import_adapters_cmd import register as register_import_adapters
+from services.cli.importing_cmd import import_app
 from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
-from services.cli.suggest_cmd import register as register_suggest
 from services.core import plugins
 from services.core.errors import BadInput, ServiceError
 from services.infra.neo4j import Neo4jProvisioningError
@@ -33,17 +32,14 @@ app = typer.Typer(
 )
 app.add_typer(infra_cmd.app, name="services")
 app.add_typer(graph_cmd.app, name="graph")
-register_import_adapters(results_cmd.import_app)
-app.add_typer(results_cmd.import_app, name="import")
-app.add_typer(infra_cmd.token_app, name="token")
-app.add_typer(experiment_cmd.app, name="experiment")
+app.add_typer(import_app, name="import")
+app.add_typer(access_cmd.token_app, name="token")
+app.add_typer(experiments_cmd.app, name="experiment")
 app.add_typer(export_app, name="export")
 log_cmd.register(app)
-results_cmd.register(app)
+ranking_cmd.register(app)
 graph_cmd.register(app)
 register_queries(app)
-selftest_cmd.register(app)
-register_suggest(app)
 register_mcp(app)
 for _name, _command in plugins.commands().items():
     app.command(name=_name)(_command)

@@ -14,6 +14,7 @@ from events.models import CostEfficiency, Knee, ParameterRanking, RankingDerived
 from services.cli.output import si, table
 from services.ranking.matrix import MatrixOutcome
 from services.ranking.rank import RankingOutcome
+from services.ranking.suggest import SuggestedSpec
 
 STATISTIC = {"ofat": "width", "morris": "mu_star", "sobol": "ST"}
 COST_PREFERENCE = ("flops_6nd", "flops", "gpu_hours", "wall_s", "params_total", "parameters")
@@ -177,3 +178,56 @@ def _cell(rank: int | None, noise: str | None) -> str:
     if rank is None:
         return "-"
     return f"{rank}{'~' if noise == 'indistinguishable' else ''}"
+
+
+def render_audit(trail: dict[str, Any]) -> str:
+    r = trail["ranking"]
+    ev = r["event"]
+    lines = [
+        f"Ranking {r['ranking_id']}",
+        f"  {r['method']} on {r['benchmark']} in {r['experiment']}; code {r['code_version']}; "
+        f"evidence up to log position {r['as_of']}",
+        f"  settings: {_settings_line(r)}",
+        f"  recorded: event #{ev['position']} {ev['type']} {ev['event_id']} sha256 {ev['hash'][:16]}…",
+        "  ranks: " + ", ".join(f"{p['rank']}. {p['name']}" for p in trail["parameters"]),
+        f"  derived from {trail['events_used']} events:",
+    ]
+    citations: dict[str, str] = {}
+    for run in trail["evidence"]:
+        re_, se = run.get("run_event"), run.get("score_event")
+        lines.append(f"    run {run['run_id']}: score {run.get('score')}"
+                     f"  [#{re_['position']} RunRecorded {re_['hash'][:10]}…, "
+                     f"#{se['position']} BenchmarkScored {se['hash'][:10]}…]")
+        if run.get("source"):
+            src = run["source"]
+            citations[src["source_id"]] = f"{src['citation']}  [#{src['event']['position']} SourceCited]"
+            lines.append(f"      cited from {src['source_id']}")
+    if citations:
+        lines.append("  citations:")
+        lines.extend(f"    {sid}: {text}" for sid, text in sorted(citations.items()))
+    chain = trail["chain"]
+    verdict = "verified" if chain["ok"] else f"BROKEN at position {chain['first_bad_position']}"
+    lines.append(f"  hash chain: {verdict} ({chain['checked']} events)")
+    g = trail["graph"]
+    agreement = "consistent with the log" if g["consistent"] else "NOT consistent: run `knobs graph rebuild`"
+    lines.append(f"  graph: ranking linked to {g['linked_events']} of those events ({agreement})")
+    for p in trail["problems"]:
+        lines.append(f"  PROBLEM: {p}")
+    return "\n".join(lines)
+
+
+def _settings_line(r: dict[str, Any]) -> str:
+    """The choices that set the numbers, so the reader can repeat them with `knobs rank`."""
+    shown = {k: v for k, v in sorted((r.get("settings") or {}).items()) if v not in (None, [], "")}
+    parts = [f"{k}={v}" for k, v in shown.items()]
+    if r.get("bootstrap_seed") is not None:
+        parts.append(f"bootstrap seed {r['bootstrap_seed']}")
+    return ", ".join(parts) or "defaults"
+
+
+def render_suggested(s: SuggestedSpec) -> str:
+    lines = [f"{s.name}: a follow-up of {s.experiment} ({s.runs} runs), from ranking {s.ranking_id} "
+             f"on {s.benchmark}", "why:"]
+    lines += [f"  - {r}" for r in s.reasons]
+    lines.append(f"written to {s.path}; check it with `knobs experiment plan {s.path}`")
+    return "\n".join(lines)

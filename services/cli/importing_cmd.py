@@ -1,8 +1,8 @@
-"""`knobs import lm-eval | mlflow | optuna`: results people already have, brought into the log.
+"""`knobs import results | lm-eval | mlflow | optuna`: results people already have, brought into the log.
 
 Each reads everything first and appends one batch (all or nothing, nothing new on a
-re-import), then lets the graph catch up; `run_import` serves `knobs import results`
-too, so every import says the same thing the same way.
+re-import), then lets the graph catch up; one `run_import` serves them all, so every
+import says the same thing the same way.
 """
 
 from __future__ import annotations
@@ -22,12 +22,22 @@ from services.importing.batch import ImportOutcome
 from services.importing.lm_eval import import_lm_eval
 from services.importing.mlflow_runs import import_mlflow
 from services.importing.optuna_study import import_optuna
+from services.importing.results import import_results
+
+import_app = typer.Typer(help="Bring results produced elsewhere into the log.", no_args_is_help=True)
 
 
-def register(import_app: typer.Typer) -> None:
-    import_app.command("lm-eval")(lm_eval)
-    import_app.command("mlflow")(mlflow)
-    import_app.command("optuna")(optuna)
+@import_app.command("results")
+def results(
+    file: Path = typer.Argument(..., help="A .csv or .jsonl file, one row per run."),
+    experiment: str = typer.Option(..., "--experiment", help="The experiment these runs belong to."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
+    run_import(lambda ctx: import_results(ctx, file, experiment), json_out)
+
+
+@import_app.command("lm-eval")
 
 
 def lm_eval(
@@ -43,6 +53,7 @@ def lm_eval(
     run_import(lambda ctx: import_lm_eval(ctx, paths, experiment, overrides), json_out)
 
 
+@import_app.command("mlflow")
 def mlflow(
     tracking: str = typer.Argument(..., help="An mlruns folder, an MLflow SQLite file, or a tracking URI "
                                    "(sqlite:///mlflow.db, postgresql://..., http://host:5000)."),
@@ -55,6 +66,7 @@ def mlflow(
     run_import(lambda ctx: import_mlflow(ctx, tracking, experiment, mlflow_experiment), json_out)
 
 
+@import_app.command("optuna")
 def optuna(
     storage: str = typer.Argument(..., help="The study's storage URL (sqlite:///optuna.db, postgresql://...) "
                                   "or a SQLite file."),

@@ -1,41 +1,30 @@
-"""`knobs import results`, `knobs rank`, `knobs audit`: the first main job."""
+"""`knobs rank`, `knobs audit`, `knobs suggest`, `knobs selftest`: the commands of services/ranking/."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from events.models import Direction
-from services.cli.import_adapters_cmd import run_import
-from services.cli.output import emit_json
-from services.cli.ranking_view import render_matrix, render_ranking
+from services.cli.output import emit_json, table
+from services.cli.ranking_view import render_audit, render_matrix, render_ranking, render_suggested
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.importing.results import import_results
 from services.ranking.analysis.efficiency import COST_KINDS
 from services.ranking.audit import audit as audit_ranking
 from services.ranking.matrix import rank_matrix
 from services.ranking.rank import METHODS, RankOptions
 from services.ranking.rank import rank as rank_knobs
-
-import_app = typer.Typer(help="Bring results produced elsewhere into the log.", no_args_is_help=True)
-
-
-@import_app.command("results")
-def results(
-    file: Path = typer.Argument(..., help="A .csv or .jsonl file, one row per run."),
-    experiment: str = typer.Option(..., "--experiment", help="The experiment these runs belong to."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
-    run_import(lambda ctx: import_results(ctx, file, experiment), json_out)
+from services.ranking.suggest import suggest
 
 
 def register(app: typer.Typer) -> None:
     app.command("rank")(rank)
     app.command("audit")(audit)
+    app.command("suggest")(suggest_cmd)
+    app.command("selftest")(selftest)
 
 
 def rank(
@@ -103,46 +92,50 @@ def audit(
         raise typer.Exit(1)
 
 
-def render_audit(trail: dict[str, Any]) -> str:
-    r = trail["ranking"]
-    ev = r["event"]
-    lines = [
-        f"Ranking {r['ranking_id']}",
-        f"  {r['method']} on {r['benchmark']} in {r['experiment']}; code {r['code_version']}; "
-        f"evidence up to log position {r['as_of']}",
-        f"  settings: {_settings_line(r)}",
-        f"  recorded: event #{ev['position']} {ev['type']} {ev['event_id']} sha256 {ev['hash'][:16]}…",
-        "  ranks: " + ", ".join(f"{p['rank']}. {p['name']}" for p in trail["parameters"]),
-        f"  derived from {trail['events_used']} events:",
-    ]
-    citations: dict[str, str] = {}
-    for run in trail["evidence"]:
-        re_, se = run.get("run_event"), run.get("score_event")
-        lines.append(f"    run {run['run_id']}: score {run.get('score')}"
-                     f"  [#{re_['position']} RunRecorded {re_['hash'][:10]}…, "
-                     f"#{se['position']} BenchmarkScored {se['hash'][:10]}…]")
-        if run.get("source"):
-            src = run["source"]
-            citations[src["source_id"]] = f"{src['citation']}  [#{src['event']['position']} SourceCited]"
-            lines.append(f"      cited from {src['source_id']}")
-    if citations:
-        lines.append("  citations:")
-        lines.extend(f"    {sid}: {text}" for sid, text in sorted(citations.items()))
-    chain = trail["chain"]
-    verdict = "verified" if chain["ok"] else f"BROKEN at position {chain['first_bad_position']}"
-    lines.append(f"  hash chain: {verdict} ({chain['checked']} events)")
-    g = trail["graph"]
-    agreement = "consistent with the log" if g["consistent"] else "NOT consistent: run `knobs graph rebuild`"
-    lines.append(f"  graph: ranking linked to {g['linked_events']} of those events ({agreement})")
-    for p in trail["problems"]:
-        lines.append(f"  PROBLEM: {p}")
-    return "\n".join(lines)
+def suggest_cmd(
+    experiment: str = typer.Option(..., "--experiment", help="Experiment to follow up."),
+    benchmark: str = typer.Option(None, "--benchmark", help="Benchmark to rank on (needed when the "
+                                  "experiment has several)."),
+    out: Path = typer.Option(None, "--out", help="File (or folder) to write the spec to (default: "
+                             "<experiment>-followup-<hash>.yaml here)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the file if it exists."),
+    max_runs: int = typer.Option(None, "--max-runs", min=1, help="Cap the follow-up's runs (drops "
+                                 "unflagged factors, then added seeds)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write a follow-up experiment spec that explores the knobs a ranking flags as under-used.
+
+    Best value as the new base, values beyond an edge or inside a narrow range, more seeds.
+    """
+    with Context() as ctx:
+        done = suggest(ctx, experiment, benchmark, out, force=force, max_runs=max_runs)
+    if json_out:
+        emit_json(done.public())
+    else:
+        typer.echo(render_suggested(done))
 
 
-def _settings_line(r: dict[str, Any]) -> str:
-    """The choices that set the numbers, so the reader can repeat them with `knobs rank`."""
-    shown = {k: v for k, v in sorted((r.get("settings") or {}).items()) if v not in (None, [], "")}
-    parts = [f"{k}={v}" for k, v in shown.items()]
-    if r.get("bootstrap_seed") is not None:
-        parts.append(f"bootstrap seed {r['bootstrap_seed']}")
-    return ", ".join(parts) or "defaults"
+def selftest(
+    seed: int = typer.Option(0, "--seed", min=0, help="Design and bootstrap seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check Morris and Sobol against analytic indices (Ishigami, Sobol G); exit 1 on a miss.
+
+    The test functions go through the same spec, design and analysis code as experiments and
+    are compared within SALib's own test tolerances.
+    """
+    from services.ranking.analysis.selftest import gsa_selftest
+
+    checks = gsa_selftest(seed)
+    failed = [c for c in checks if not c.passed]
+    if json_out:
+        emit_json({"ok": not failed, "seed": seed, "checks": [asdict(c) for c in checks]})
+    else:
+        typer.echo(table(["check", "expected", "got", "tolerance", "ok"],
+                         [[c.name, c.expected, c.got, c.tolerance, "ok" if c.passed else "FAIL"]
+                          for c in checks]))
+        sources = sorted({c.source for c in checks if c.source})
+        typer.echo("\ntolerances from: " + "; ".join(sources))
+        typer.echo(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    if failed:
+        raise typer.Exit(1)

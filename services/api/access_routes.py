@@ -1,0 +1,18 @@
+"""`/v1/health`: whether the store and Neo4j answer, and how far the projection lags (no token needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from services.access.health import health
+from services.api.deps import ContextDep
+from services.api.schemas import HealthPublic
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/health", response_model=HealthPublic)
+def get_health(ctx: ContextDep) -> JSONResponse:
+    body = health(ctx)
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
