@@ -1,1 +1,3 @@
-"""The face of knobs: CLI, HTTP API, analysis, import/export, and local service provisioning."""
+"""The face of knobs: the doors (cli, api, mcp) over domain packages (ranking, importing, export,
+access, experiments), which read the graph through queries and stand on core and infra.
+Each package and what it may import: services/README.md."""
