@@ -17,12 +17,11 @@ from typing import Any
 
 from services.core.context import Context
 from services.core.errors import BadInput
+from services.importing import batch
 from services.importing.batch import (
-    ImportOutcome,
     ImportPlan,
     ParsedRun,
     Source,
-    append_plan,
     check_experiment,
     finite_number,
     integer_seed,
@@ -40,9 +39,9 @@ ALLOWED_COLUMNS = (
 )
 
 
-def import_results(ctx: Context, path: Path, experiment: str) -> ImportOutcome:
+def import_results(ctx: Context, path: Path, experiment: str) -> batch.ImportOutcome:
     """The same outcome as `knobs import lm-eval|mlflow|optuna` (origin "results", nothing skipped)."""
-    return append_plan(ctx, plan_import(path, experiment))
+    return batch.append_plan(ctx, plan_import(path, experiment))
 
 
 def _known_column(key: str) -> bool:
