@@ -38,8 +38,6 @@ def results(
 
 
 @import_app.command("lm-eval")
-
-
 def lm_eval(
     paths: list[Path] = typer.Argument(..., help="lm-evaluation-harness results files, or folders whose "
                                        "results*.json files are all read."),
