@@ -16,10 +16,11 @@ def test_influence_benchmark_quick_end_to_end(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "figures.json"
     assert influence.main(["--quick", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("machine:", "plain", "knobs", "loop", "knobs / plain step:", "naive loop / knobs:",
-                 "max relative error"):
+    for text in ("machine:", "plain", "ghost", "vmap", "loop", "knobs ghost:", "knobs vmap:",
+                 "a plain step's time", "max relative error"):
         assert text in printed, text
     figures = json.loads(out.read_text())
-    assert set(figures["seconds"]) == {"plain", "knobs", "loop"}
+    assert set(figures["seconds"]) == {"plain", "ghost", "vmap", "loop"}
     assert all(seconds > 0 for seconds in figures["seconds"].values())
-    assert figures["max_relative_error_vs_loop"] < 1e-4
+    assert figures["ghost"]["max_relative_error_vs_loop"] < 1e-4
+    assert figures["vmap"]["max_relative_error_vs_loop"] < 1e-4

@@ -51,9 +51,11 @@ from torch.func import functional_call, grad_and_value, vmap
 from tqdm import tqdm
 
 from workers.data.tokenizer import load_tokenizer
+from workers.jobs import ghost_norms
 from workers.jobs.train import CONFIG_FILE, MODEL_DIR, TOKENIZER_DIR, load_checkpoint, read_config
 
 OPTIMIZERS = ("sgd", "adam")
+METRICS = ("full", "norms")
 ADAM_EPS = 1e-8
 # Per-example gradients of one chunk live at once: B x trainable parameters x 4 bytes.
 CHUNK_BUDGET_BYTES = 512 * 2**20
@@ -257,9 +259,9 @@ class ExampleShift:
     loss_before: float
     grad_norm: float
     grad_norm_groups: dict[str, float]
-    update_norm: float
-    loss_after: float
-    loss_drop: float
+    update_norm: float | None  # None: adam with metrics="norms" (it needs each coordinate of g_i)
+    loss_after: float | None  # None with metrics="norms"
+    loss_drop: float | None
     probe_shift: float | None = None
     hidden_shift: float | None = None
     truncated: bool = False
@@ -296,6 +298,10 @@ class ShiftReport:
 class ShiftConfig:
     lr: float = 1e-3
     optimizer: str = "sgd"
+    # "full": every figure, from each example's gradient (torch.func vmap); "norms": grad_norm
+    # (total, per group), update_norm for sgd, loss_before and the data-set figures, by ghost
+    # norms from one backward pass per chunk (workers/jobs/ghost_norms.py), vmap where uncovered
+    metrics: str = "full"
     chunk: int | None = None  # examples per vmap chunk; None: as many as fit CHUNK_BUDGET_BYTES
     truncate: bool = True
     progress: bool = False
@@ -326,6 +332,8 @@ def measure(
         raise ShiftInputError(f"optimizer {config.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise ShiftInputError(f"lr {config.lr}: must be a positive number")
+    if config.metrics not in METRICS:
+        raise ShiftInputError(f"metrics {config.metrics!r}: choose one of {', '.join(METRICS)}")
     model = measured.model
     device = str(next(model.parameters()).device)
     encoded = [encode(e, measured, config.truncate) for e in examples]
@@ -342,11 +350,15 @@ def measure(
         return masked_mean_loss(logits, ids, mask)
 
     per_example_grad = vmap(grad_and_value(example_loss), in_dims=(None, 0, 0))
+    ghost = config.metrics == "norms" and ghost_norms.supports(model)
     probe_ids, probe_mask = padded(probe_encoded, device) if probe_encoded else (None, None)
-    probe_before = _probe(model, {**trainable, **frozen}, probe_ids, probe_mask)
+    probe_before = _probe(model, {**trainable, **frozen}, probe_ids, probe_mask) \
+        if config.metrics == "full" else None
 
     n_params = sum(p.numel() for p in trainable.values())
-    chunk = config.chunk or max(1, min(MAX_CHUNK, CHUNK_BUDGET_BYTES // (4 * n_params)))
+    # Ghost norms hold activations like a training batch; vmap holds B per-example gradients.
+    fits = max(1, min(MAX_CHUNK, CHUNK_BUDGET_BYTES // (4 * n_params)))
+    chunk = config.chunk or (MAX_CHUNK if ghost else fits)
     grad_sum = {n: torch.zeros_like(p) for n, p in trainable.items()}
     out: list[ExampleShift] = []
     bar = tqdm(total=len(encoded), unit="ex", disable=not config.progress, file=sys.stderr,
@@ -354,11 +366,29 @@ def measure(
     for start in range(0, len(encoded), chunk):
         batch = encoded[start:start + chunk]
         ids, mask = padded(batch, device)
+        if ghost:
+            try:
+                squares, losses = _ghost_chunk(model, ids, mask, grad_sum)
+            except ghost_norms.Unsupported:
+                if start:  # the model's forward pass cannot change between chunks
+                    raise
+                ghost = False
+        if ghost:
+            out += [_norms_only(examples[start + row], enc, {n: float(sq[row]) for n, sq in squares.items()},
+                                float(losses[row]), groups, config)
+                    for row, enc in enumerate(batch)]
+            bar.update(len(batch))
+            continue
         grads, losses = per_example_grad(trainable, ids, mask)
         for row, enc in enumerate(batch):
             g = {n: grads[n][row] for n in trainable}
             for n in trainable:
                 grad_sum[n] += g[n]
+            if config.metrics == "norms":
+                squares_of = {n: float(t.double().pow(2).sum()) for n, t in g.items()}
+                out.append(_norms_only(examples[start + row], enc, squares_of, float(losses[row]), groups,
+                                       config))
+                continue
             out.append(_one_example(examples[start + row], enc, g, float(losses[row]), groups, config,
                                     trainable, frozen, model, ids[row, :len(enc.ids)],
                                     mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before))
@@ -366,8 +396,50 @@ def measure(
     bar.close()
     dataset = _dataset(out, grad_sum, sum(e.truncated for e in encoded), probe_before)
     settings = {"lr": config.lr, "optimizer": config.optimizer, "trainable_parameters": n_params,
-                "lora": measured.lora, "source": measured.source, "probe_examples": len(probe)}
+                "lora": measured.lora, "source": measured.source, "probe_examples": len(probe),
+                "metrics": config.metrics,
+                "method": "ghost norms" if ghost else "torch.func vmap per-example gradients"}
     return ShiftReport(out, dataset, settings)
+
+
+def _ghost_chunk(
+    model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, grad_sum: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-example squared norms of one chunk by ghost norms; adds the chunk's Σ g_i to grad_sum."""
+    params = dict(model.named_parameters())
+
+    def forward_loss() -> torch.Tensor:
+        # Explicit (B, T) positions: a learned position embedding then sees each example's own
+        # rows, instead of one (1, T) row broadcast over the batch.
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        logits = model(input_ids=ids, position_ids=positions, **_ones(ids)).logits
+        return masked_mean_loss(logits, ids, mask)
+
+    model.zero_grad(set_to_none=True)
+    try:
+        squares, losses = ghost_norms.per_example_squared_norms(model, forward_loss)
+        for n in grad_sum:
+            grad = params[n].grad
+            if grad is not None:
+                grad_sum[n] += grad
+    finally:
+        model.zero_grad(set_to_none=True)  # the model is left as it was, gradients included
+    return squares, losses
+
+
+def _norms_only(example: Example, enc: Encoded, squares_by_param: Mapping[str, float], loss_before: float,
+                groups: Mapping[str, str], config: ShiftConfig) -> ExampleShift:
+    squares: dict[str, float] = {}
+    for n, square in squares_by_param.items():
+        squares[groups[n]] = squares.get(groups[n], 0.0) + square
+    grad_norm = math.sqrt(sum(squares.values()))
+    return ExampleShift(
+        id=example.id, tokens=len(enc.ids), targets=len(enc.ids) - enc.first_target,
+        loss_before=loss_before, grad_norm=grad_norm,
+        grad_norm_groups={k: math.sqrt(v) for k, v in sorted(squares.items())},
+        update_norm=config.lr * grad_norm if config.optimizer == "sgd" else None,
+        loss_after=None, loss_drop=None, truncated=enc.truncated,
+    )
 
 
 def _one_example(
@@ -469,6 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--probe", type=Path, help="JSONL probe set for probe_shift and hidden_shift")
     parser.add_argument("--lr", type=float, default=ShiftConfig.lr, help="step size of the one-example step")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=ShiftConfig.optimizer)
+    parser.add_argument("--metrics", choices=METRICS, default=ShiftConfig.metrics,
+                        help="full: every figure; norms: gradient norms and the data-set figures only, "
+                        "by ghost norms (one backward pass per chunk)")
     parser.add_argument("--chunk", type=int, help="examples per vectorised chunk (default: by memory)")
     parser.add_argument("--no-truncate", action="store_true", help="refuse examples longer than the context")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -482,7 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured = load_model(args.model, device)
         started = time.perf_counter()
         report = measure(measured, examples, probe, ShiftConfig(
-            lr=args.lr, optimizer=args.optimizer, chunk=args.chunk, truncate=not args.no_truncate,
+            lr=args.lr, optimizer=args.optimizer, metrics=args.metrics, chunk=args.chunk,
+            truncate=not args.no_truncate,
             progress=not args.json or sys.stderr.isatty()))
     except ShiftInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -505,7 +581,8 @@ def _render(report: ShiftReport) -> str:
     lines.append(f"{'example':>12} {'grad_norm':>10} {'loss':>8} {'drop':>9} {'probe':>9}")
     for e in top:
         probe = "" if e.probe_shift is None else f"{e.probe_shift:+.2e}"
-        lines.append(f"{e.id:>12} {e.grad_norm:>10.4g} {e.loss_before:>8.3f} {e.loss_drop:>+9.2e} {probe:>9}")
+        drop = "" if e.loss_drop is None else f"{e.loss_drop:+.2e}"
+        lines.append(f"{e.id:>12} {e.grad_norm:>10.4g} {e.loss_before:>8.3f} {drop:>9} {probe:>9}")
     return "\n".join(lines)
 
 

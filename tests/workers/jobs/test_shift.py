@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,8 +20,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from tests.workers.jobs.conftest import TINY
+from workers.jobs import ghost_norms
 from workers.jobs.shift import (
     Example,
+    MeasuredModel,
     ShiftConfig,
     ShiftInputError,
     encode,
@@ -305,3 +308,76 @@ def test_a_lora_run_knobs_trained_measures_its_adapters(base_dir: Path, tmp_path
     assert measured.lora
     report = measure(measured, [Example("a", "", "Anya was born in Princeton.", plain_text=True)])
     assert set(report.examples[0].grad_norm_groups) == {"block0.attention.lora_A", "block0.attention.lora_B"}
+
+
+@pytest.mark.parametrize("which", ["gpt2_dir", "llama_dir", "lora_dir"])
+def test_ghost_norms_equal_the_naive_loop(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # Given the same models and examples, measured with metrics="norms" (one backward per chunk)
+    measured = load_model(request.getfixturevalue(which))
+    examples, _ = _data(tmp_path)
+    report = measure(measured, examples, config=ShiftConfig(lr=0.05, chunk=4, metrics="norms"))
+    assert report.settings["method"] == "ghost norms"
+    reference = _naive(measured, examples, examples[:1], lr=0.05)
+    # Then the norms, per group and in total, and the losses are the loop's
+    for ours, ref in zip(report.examples, reference, strict=True):
+        groups: dict[str, float] = {}
+        for name, g in ref["grads"].items():
+            groups[parameter_group(name)] = groups.get(parameter_group(name), 0.0) + _sq(g)
+        assert _rel(ours.grad_norm, math.sqrt(sum(groups.values()))) < REL
+        for group, square in groups.items():
+            assert ours.grad_norm_groups[group] == pytest.approx(math.sqrt(square), rel=REL, abs=1e-9)
+        assert _rel(ours.loss_before, ref["loss"]) < REL
+        assert ours.update_norm == pytest.approx(0.05 * ours.grad_norm, rel=REL)
+        assert ours.loss_after is None and ours.probe_shift is None
+    # And the data-set figures agree with the full path's
+    full = measure(measured, examples, config=ShiftConfig(lr=0.05, chunk=4)).dataset
+    for key in ("total_shift", "net_shift", "coherence", "volatility", "noise_scale", "grad_norm_max"):
+        assert getattr(report.dataset, key) == pytest.approx(getattr(full, key), rel=REL), key
+    assert all(p.grad is None for p in measured.model.parameters())
+
+
+def test_norms_fall_back_to_vmap_where_ghost_norms_do_not_cover_the_model(
+    gpt2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = load_model(gpt2_dir)
+    examples, _ = _data(tmp_path)
+    ghost = measure(measured, examples, config=ShiftConfig(metrics="norms"))
+    monkeypatch.setattr(ghost_norms, "supports", lambda _model: False)
+    fallback = measure(measured, examples, config=ShiftConfig(metrics="norms"))
+    assert fallback.settings["method"] == "torch.func vmap per-example gradients"
+    for a, b in zip(ghost.examples, fallback.examples, strict=True):
+        assert _rel(a.grad_norm, b.grad_norm) < REL
+
+
+def test_ghost_norms_cover_only_what_they_can() -> None:
+    assert ghost_norms.supports(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4)))
+    assert not ghost_norms.supports(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))
+
+
+class _Twice(torch.nn.Module):
+    """A causal LM in miniature that runs one Linear twice: ghost norms cannot see two uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(20, 8)
+        self.mix = torch.nn.Linear(8, 8)
+        self.head = torch.nn.Linear(8, 20)
+
+    def forward(self, input_ids: torch.Tensor, **_: object) -> SimpleNamespace:
+        h = self.embed(input_ids)
+        return SimpleNamespace(logits=self.head(self.mix(torch.tanh(self.mix(h)))))
+
+
+def test_a_module_run_twice_falls_back_to_vmap_with_the_same_norms() -> None:
+    torch.manual_seed(0)
+    model = _Twice().eval()
+    measured = MeasuredModel(model, lambda text, _first: [int(t) for t in text.split()], 16, "transformers",
+                             lora=False)
+    examples = [Example(str(i), "", " ".join(str((i * 7 + k) % 20) for k in range(5 + i)), plain_text=True)
+                for i in range(3)]
+    assert ghost_norms.supports(model)  # statically fine
+    norms = measure(measured, examples, config=ShiftConfig(metrics="norms"))
+    assert norms.settings["method"] == "torch.func vmap per-example gradients"
+    full = measure(measured, examples)
+    for a, b in zip(norms.examples, full.examples, strict=True):
+        assert _rel(a.grad_norm, b.grad_norm) < REL
