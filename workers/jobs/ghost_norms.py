@@ -108,7 +108,7 @@ def per_example_squared_norms(
                 captures[id(module)] = _hook(module, kind)
     try:
         losses = forward_loss()
-        losses.sum().backward()
+        losses.sum().backward()  # type: ignore[no-untyped-call]
     finally:
         for capture in captures.values():
             for handle in capture.handles:
@@ -135,7 +135,7 @@ def _hook(module: nn.Module, kind: str) -> _Capture:
         capture.calls += 1
         capture.inputs = args[0].detach()
         if output.requires_grad:
-            output.register_hook(keep_output_grad)
+            output.register_hook(keep_output_grad)  # type: ignore[no-untyped-call]
 
     capture.handles.append(module.register_forward_hook(on_forward))
     return capture

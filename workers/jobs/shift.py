@@ -118,6 +118,7 @@ class MeasuredModel:
     context_length: int
     source: str  # "knobs-run" or "transformers"
     lora: bool
+    decode: Callable[[int], str] | None = None  # one token id -> its text, for token-level output
 
 
 def load_model(path: Path, device: str = "cpu") -> MeasuredModel:
@@ -152,7 +153,8 @@ def _load_knobs_run(path: Path) -> MeasuredModel:
     else:
         model, _, _ = load_checkpoint(path)
     return MeasuredModel(model, lambda text, _first: tokenizer.encode(text),
-                         int(config["context_length"]), "knobs-run", config.get("lora_rank") is not None)
+                         int(config["context_length"]), "knobs-run", config.get("lora_rank") is not None,
+                         decode=lambda token: tokenizer.decode([token]))
 
 
 def _load_transformers(path: Path, base_of: Path | None = None) -> MeasuredModel:
@@ -173,7 +175,8 @@ def _load_transformers(path: Path, base_of: Path | None = None) -> MeasuredModel
         return list(tokenizer(text, add_special_tokens=first)["input_ids"])
 
     context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-    return MeasuredModel(model, encode, int(context or 1024), "transformers", lora=False)
+    return MeasuredModel(model, encode, int(context or 1024), "transformers", lora=False,
+                         decode=lambda token: str(tokenizer.decode([token])))
 
 
 def _load_adapter(path: Path) -> MeasuredModel:
@@ -186,7 +189,8 @@ def _load_adapter(path: Path) -> MeasuredModel:
     tokenizer_dir = path if (path / "tokenizer_config.json").is_file() else base_dir
     base = _load_transformers(base_dir, base_of=tokenizer_dir)
     model = PeftModel.from_pretrained(base.model, path, is_trainable=True)
-    return MeasuredModel(model, base.encode, base.context_length, "transformers", lora=True)
+    return MeasuredModel(model, base.encode, base.context_length, "transformers", lora=True,
+                         decode=base.decode)
 
 
 # --- encoding -----------------------------------------------------------------------------------
@@ -265,6 +269,21 @@ class ExampleShift:
     probe_shift: float | None = None
     hidden_shift: float | None = None
     truncated: bool = False
+    token_level: list[TokenShift] | None = None  # with tokens=True
+
+
+@dataclass
+class TokenShift:
+    """One token of an example: its own loss when it is a target, and how much the example's
+    loss depends on it as an input: saliency = ‖∂ℓ_i/∂e_t‖ and grad_x_input = e_t·∂ℓ_i/∂e_t at
+    the token's input embedding e_t (before any position embedding is added)."""
+
+    position: int
+    token: int
+    text: str | None
+    token_loss: float | None  # None for a token that is not a target (the prompt, the first)
+    saliency: float
+    grad_x_input: float
 
 
 @dataclass
@@ -305,6 +324,7 @@ class ShiftConfig:
     chunk: int | None = None  # examples per vmap chunk; None: as many as fit CHUNK_BUDGET_BYTES
     truncate: bool = True
     progress: bool = False
+    tokens: bool = False  # also per-token loss, saliency and gradient x input
 
 
 def _ones(ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -394,12 +414,44 @@ def measure(
                                     mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before))
         bar.update(len(batch))
     bar.close()
+    if config.tokens:
+        for start in range(0, len(encoded), chunk):
+            batch = encoded[start:start + chunk]
+            levels = _token_level(measured, batch, device)
+            for shift, tokens in zip(out[start:start + chunk], levels, strict=True):
+                shift.token_level = tokens
     dataset = _dataset(out, grad_sum, sum(e.truncated for e in encoded), probe_before)
     settings = {"lr": config.lr, "optimizer": config.optimizer, "trainable_parameters": n_params,
                 "lora": measured.lora, "source": measured.source, "probe_examples": len(probe),
                 "metrics": config.metrics,
                 "method": "ghost norms" if ghost else "torch.func vmap per-example gradients"}
     return ShiftReport(out, dataset, settings)
+
+
+def _token_level(measured: MeasuredModel, batch: Sequence[Encoded], device: str) -> list[list[TokenShift]]:
+    """Per-token losses and input-embedding gradients of one chunk, from one backward pass:
+    each example's loss depends on its own embeddings only, so ∂(Σ_i ℓ_i)/∂e is ∂ℓ_i/∂e row by row."""
+    model = measured.model
+    ids, mask = padded(batch, device)
+    embed = model.get_input_embeddings()  # type: ignore[operator]
+    inputs = embed(ids).detach().requires_grad_(True)  # (B, T, d)
+    positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+    logits = model(inputs_embeds=inputs, position_ids=positions, **_ones(ids)).logits
+    (grad,) = torch.autograd.grad(masked_mean_loss(logits, ids, mask).sum(), [inputs])
+    with torch.no_grad():
+        token_losses = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(),
+                                       reduction="none").view(ids.shape[0], -1)
+        saliency = grad.norm(dim=-1)
+        grad_x_input = (grad * inputs).sum(-1)
+    out = []
+    for row, enc in enumerate(batch):
+        out.append([TokenShift(
+            position=t, token=token,
+            text=measured.decode(token) if measured.decode else None,
+            token_loss=float(token_losses[row, t - 1]) if t >= enc.first_target else None,
+            saliency=float(saliency[row, t]), grad_x_input=float(grad_x_input[row, t]),
+        ) for t, token in enumerate(enc.ids)])
+    return out
 
 
 def _ghost_chunk(
@@ -544,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", choices=METRICS, default=ShiftConfig.metrics,
                         help="full: every figure; norms: gradient norms and the data-set figures only, "
                         "by ghost norms (one backward pass per chunk)")
+    parser.add_argument("--tokens", action="store_true", help="also per-token loss, saliency and "
+                        "gradient x input (in the JSON)")
     parser.add_argument("--chunk", type=int, help="examples per vectorised chunk (default: by memory)")
     parser.add_argument("--no-truncate", action="store_true", help="refuse examples longer than the context")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -557,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured = load_model(args.model, device)
         started = time.perf_counter()
         report = measure(measured, examples, probe, ShiftConfig(
-            lr=args.lr, optimizer=args.optimizer, metrics=args.metrics, chunk=args.chunk,
+            lr=args.lr, optimizer=args.optimizer, metrics=args.metrics, chunk=args.chunk, tokens=args.tokens,
             truncate=not args.no_truncate,
             progress=not args.json or sys.stderr.isatty()))
     except ShiftInputError as exc:

@@ -271,12 +271,16 @@ def _job(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_command_prints_one_json_document(gpt2_dir: Path, tmp_path: Path) -> None:
     _data(tmp_path)
     done = _job("--model", str(gpt2_dir), "--data", str(tmp_path / "data.jsonl"),
-                "--probe", str(tmp_path / "probe.jsonl"), "--json")
+                "--probe", str(tmp_path / "probe.jsonl"), "--tokens", "--json")
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert [e["id"] for e in body["examples"]] == ["1", "2", "3", "4", "qa0", "qa1"]
     assert {"total_shift", "net_shift", "coherence", "volatility", "noise_scale"} <= set(body["dataset"])
     assert all(e["probe_shift"] is not None for e in body["examples"])
+    first = body["examples"][0]
+    assert len(first["token_level"]) == first["tokens"]
+    keys = {"position", "token", "text", "token_loss", "saliency", "grad_x_input"}
+    assert set(first["token_level"][0]) == keys
 
 
 def test_the_command_refuses_bad_input_in_one_line(gpt2_dir: Path, tmp_path: Path) -> None:
@@ -381,3 +385,35 @@ def test_a_module_run_twice_falls_back_to_vmap_with_the_same_norms() -> None:
     full = measure(measured, examples)
     for a, b in zip(norms.examples, full.examples, strict=True):
         assert _rel(a.grad_norm, b.grad_norm) < REL
+
+
+@pytest.mark.parametrize("which", ["gpt2_dir", "llama_dir", "lora_dir"])
+def test_token_level_figures_equal_one_example_at_a_time(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Given examples measured with tokens=True, in chunks of 4 (padding, a second chunk)
+    measured = load_model(request.getfixturevalue(which))
+    examples, _ = _data(tmp_path)
+    report = measure(measured, examples, config=ShiftConfig(chunk=4, metrics="norms", tokens=True))
+    embed = measured.model.get_input_embeddings()
+    for example, shift in zip(examples, report.examples, strict=True):
+        # When the same example goes alone through the model, from its own embeddings
+        enc = encode(example, measured)
+        x = torch.tensor([enc.ids])
+        e = embed(x).detach().requires_grad_(True)
+        logits = measured.model(inputs_embeds=e, attention_mask=torch.ones_like(x)).logits[0].float()
+        losses = F.cross_entropy(logits[:-1], x[0, 1:], reduction="none")
+        (grad,) = torch.autograd.grad(losses[enc.first_target - 1:].mean(), [e])
+        # Then every token's loss, saliency and gradient x input are the same
+        assert shift.token_level is not None and len(shift.token_level) == len(enc.ids)
+        for t, token in enumerate(shift.token_level):
+            assert token.token == enc.ids[t] and token.position == t and token.text
+            if t >= enc.first_target:
+                assert token.token_loss == pytest.approx(float(losses[t - 1]), rel=REL)
+            else:
+                assert token.token_loss is None
+            assert token.saliency == pytest.approx(float(grad[0, t].norm()), rel=1e-3, abs=1e-9)
+            expected = float((grad[0, t] * e[0, t]).sum())
+            assert token.grad_x_input == pytest.approx(expected, rel=1e-3, abs=1e-9)
+        # and the prompt's own tokens matter to the completion's loss
+        assert max(tok.saliency for tok in shift.token_level) > 0
