@@ -270,6 +270,9 @@ class ExampleShift:
     hidden_shift: float | None = None
     truncated: bool = False
     token_level: list[TokenShift] | None = None  # with tokens=True
+    # A LoRA's per-example update vector is small enough to keep: its cosine to the data set's
+    # mean gradient G (does this example pull where the data set pulls?). None otherwise.
+    alignment: float | None = None
 
 
 @dataclass
@@ -381,6 +384,7 @@ def measure(
     chunk = config.chunk or (MAX_CHUNK if ghost else fits)
     grad_sum = {n: torch.zeros_like(p) for n, p in trainable.items()}
     out: list[ExampleShift] = []
+    updates: list[torch.Tensor] = []  # a LoRA's per-example update vectors, for alignment
     bar = tqdm(total=len(encoded), unit="ex", disable=not config.progress, file=sys.stderr,
                desc="shift")
     for start in range(0, len(encoded), chunk):
@@ -404,6 +408,8 @@ def measure(
             g = {n: grads[n][row] for n in trainable}
             for n in trainable:
                 grad_sum[n] += g[n]
+            if measured.lora:
+                updates.append(torch.cat([_step(g[n], config).flatten() for n in trainable]).double().cpu())
             if config.metrics == "norms":
                 squares_of = {n: float(t.double().pow(2).sum()) for n, t in g.items()}
                 out.append(_norms_only(examples[start + row], enc, squares_of, float(losses[row]), groups,
@@ -414,6 +420,10 @@ def measure(
                                     mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before))
         bar.update(len(batch))
     bar.close()
+    if updates:
+        mean_grad = torch.cat([grad_sum[n].flatten() for n in trainable]).double().cpu() / len(out)
+        for shift, update in zip(out, updates, strict=True):
+            shift.alignment = float(F.cosine_similarity(update, mean_grad, dim=0))
     if config.tokens:
         for start in range(0, len(encoded), chunk):
             batch = encoded[start:start + chunk]

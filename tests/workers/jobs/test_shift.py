@@ -417,3 +417,25 @@ def test_token_level_figures_equal_one_example_at_a_time(
             assert token.grad_x_input == pytest.approx(expected, rel=1e-3, abs=1e-9)
         # and the prompt's own tokens matter to the completion's loss
         assert max(tok.saliency for tok in shift.token_level) > 0
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_lora_update_is_kept_and_its_alignment_reported(
+    lora_dir: Path, tmp_path: Path, optimizer: str
+) -> None:
+    measured = load_model(lora_dir)
+    examples, _ = _data(tmp_path)
+    report = measure(measured, examples, config=ShiftConfig(lr=0.05, chunk=4, optimizer=optimizer))
+    reference = _naive(measured, examples, examples[:1], lr=0.05)
+    names = list(reference[0]["grads"])
+    summed = [sum(r["grads"][n].double() for r in reference).flatten() for n in names]
+    mean = torch.cat(summed) / len(reference)
+    for ours, ref in zip(report.examples, reference, strict=True):
+        g = torch.cat([ref["grads"][n].double().flatten() for n in names])
+        update = 0.05 * g if optimizer == "sgd" else 0.05 * g / (g.abs() + 1e-8)
+        assert ours.alignment == pytest.approx(float(F.cosine_similarity(update, mean, dim=0)), rel=1e-3)
+
+
+def test_a_full_model_keeps_no_update_vectors(gpt2_dir: Path, tmp_path: Path) -> None:
+    examples, _ = _data(tmp_path)
+    assert all(e.alignment is None for e in measure(load_model(gpt2_dir), examples[:2]).examples)
