@@ -133,8 +133,10 @@ def load_model(path: Path, device: str = "cpu") -> MeasuredModel:
     elif (path / "config.json").is_file():
         measured = _load_transformers(path)
     else:
+        attempts = sorted(p.parent for p in path.glob(f"*/{MODEL_DIR}/{CONFIG_FILE}"))
+        hint = f"; did you mean {attempts[-1]}?" if attempts else ""
         raise ShiftInputError(f"{path}: neither a run's artifact directory ({CONFIG_FILE} and "
-                              f"{MODEL_DIR}/) nor a transformers model (config.json)")
+                              f"{MODEL_DIR}/) nor a transformers model (config.json){hint}")
     measured.model.to(device=device, dtype=torch.float32).eval()
     set_attention = getattr(measured.model, "set_attn_implementation", None)
     if callable(set_attention):

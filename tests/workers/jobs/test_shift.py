@@ -255,6 +255,14 @@ def test_long_examples_are_cut_and_counted_or_refused(gpt2_dir: Path) -> None:
         measure(measured, [long], config=ShiftConfig(truncate=False))
 
 
+def test_a_run_folder_above_its_artifact_names_the_artifact(base_dir: Path, tmp_path: Path) -> None:
+    attempt = tmp_path / "run" / "a1b2c3"
+    attempt.mkdir(parents=True)
+    (attempt / "model").symlink_to(base_dir, target_is_directory=True)
+    with pytest.raises(ShiftInputError, match=r"did you mean .*a1b2c3/model\?"):
+        load_model(tmp_path / "run")
+
+
 def test_a_directory_that_is_not_a_causal_lm_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ShiftInputError, match="neither a run's artifact directory"):
         load_model(tmp_path)
