@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +55,7 @@ class SQLiteEventStore(SQLEventStore):
                 "and is writable, or point KNOBS_EVENTS_SQLITE_PATH elsewhere"
             ) from exc
         with self._guard("opening") as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             # FULL: an acknowledged append survives a power cut, not only a process crash;
             # in WAL mode that costs one fsync per batch.
             conn.execute("PRAGMA synchronous = FULL")
@@ -100,3 +101,20 @@ class SQLiteEventStore(SQLEventStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the log to WAL, which then persists in the file, so only its first openers switch.
+
+    When several connections open a new log at once, SQLite refuses all but one switch with
+    "database is locked" at once, without waiting on the busy timeout (measured: 3 of 200
+    trials of 8 threads); so a refused switch is retried until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
