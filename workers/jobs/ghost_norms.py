@@ -79,15 +79,12 @@ def supports(model: nn.Module) -> bool:
 
     What the forward pass does is seen only when it runs: a module called twice raises
     `Unsupported` from `per_example_squared_norms`."""
+    tied_heads = (["conv1d", "embedding"], ["embedding", "linear"])
     for uses in _owners(model).values():
         kinds = sorted(kind for _, kind, _ in uses)
-        if "unsupported" in kinds or not kinds:
-            return False
-        if len(uses) == 2 and kinds not in (["conv1d", "embedding"], ["embedding", "linear"]):
-            return False
-        if len(uses) > 2:
-            return False
-        if len(uses) == 2 and any(attr != "weight" for _, _, attr in uses):
+        alone = len(uses) == 1 and kinds != ["unsupported"]
+        tied = kinds in tied_heads and all(attr == "weight" for _, _, attr in uses)
+        if not (alone or tied):
             return False
     return True
 

@@ -403,35 +403,30 @@ def measure(
             out += [_norms_only(examples[start + row], enc, {n: float(sq[row]) for n, sq in squares.items()},
                                 float(losses[row]), groups, config)
                     for row, enc in enumerate(batch)]
-            bar.update(len(batch))
-            continue
-        grads, losses = per_example_grad(trainable, ids, mask)
-        for row, enc in enumerate(batch):
-            g = {n: grads[n][row] for n in trainable}
-            for n in trainable:
-                grad_sum[n] += g[n]
-            if measured.lora:
-                updates.append(torch.cat([_step(g[n], config).flatten() for n in trainable]).double().cpu())
-            if config.metrics == "norms":
-                squares_of = {n: float(t.double().pow(2).sum()) for n, t in g.items()}
-                out.append(_norms_only(examples[start + row], enc, squares_of, float(losses[row]), groups,
-                                       config))
-                continue
-            out.append(_one_example(examples[start + row], enc, g, float(losses[row]), groups, config,
-                                    trainable, frozen, model, ids[row, :len(enc.ids)],
-                                    mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before))
+        else:
+            grads, losses = per_example_grad(trainable, ids, mask)
+            for row, enc in enumerate(batch):
+                g = {n: grads[n][row] for n in trainable}
+                for n in trainable:
+                    grad_sum[n] += g[n]
+                if measured.lora:
+                    update = torch.cat([_step(g[n], config).flatten() for n in trainable])
+                    updates.append(update.double().cpu())
+                shift = _norms_only(examples[start + row], enc, {n: _squared(t) for n, t in g.items()},
+                                    float(losses[row]), groups, config)
+                if config.metrics == "full":
+                    _one_step(shift, g, config, trainable, frozen, model, ids[row, :len(enc.ids)],
+                              mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before)
+                out.append(shift)
+        if config.tokens:
+            for shift, tokens in zip(out[start:], _token_level(measured, batch, ids, mask), strict=True):
+                shift.token_level = tokens
         bar.update(len(batch))
     bar.close()
     if updates:
         mean_grad = torch.cat([grad_sum[n].flatten() for n in trainable]).double().cpu() / len(out)
         for shift, update in zip(out, updates, strict=True):
             shift.alignment = float(F.cosine_similarity(update, mean_grad, dim=0))
-    if config.tokens:
-        for start in range(0, len(encoded), chunk):
-            batch = encoded[start:start + chunk]
-            levels = _token_level(measured, batch, device)
-            for shift, tokens in zip(out[start:start + chunk], levels, strict=True):
-                shift.token_level = tokens
     dataset = _dataset(out, grad_sum, sum(e.truncated for e in encoded), probe_before)
     settings = {"lr": config.lr, "optimizer": config.optimizer, "trainable_parameters": n_params,
                 "lora": measured.lora, "source": measured.source, "probe_examples": len(probe),
@@ -440,11 +435,12 @@ def measure(
     return ShiftReport(out, dataset, settings)
 
 
-def _token_level(measured: MeasuredModel, batch: Sequence[Encoded], device: str) -> list[list[TokenShift]]:
+def _token_level(
+    measured: MeasuredModel, batch: Sequence[Encoded], ids: torch.Tensor, mask: torch.Tensor
+) -> list[list[TokenShift]]:
     """Per-token losses and input-embedding gradients of one chunk, from one backward pass:
     each example's loss depends on its own embeddings only, so ∂(Σ_i ℓ_i)/∂e is ∂ℓ_i/∂e row by row."""
     model = measured.model
-    ids, mask = padded(batch, device)
     embed = model.get_input_embeddings()  # type: ignore[operator]
     inputs = embed(ids).detach().requires_grad_(True)  # (B, T, d)
     positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
@@ -506,35 +502,29 @@ def _norms_only(example: Example, enc: Encoded, squares_by_param: Mapping[str, f
     )
 
 
-def _one_example(
-    example: Example, enc: Encoded, g: Mapping[str, torch.Tensor], loss_before: float,
-    groups: Mapping[str, str], config: ShiftConfig, trainable: Mapping[str, torch.Tensor],
-    frozen: Mapping[str, torch.Tensor], model: nn.Module, ids: torch.Tensor, mask: torch.Tensor,
-    probe_ids: torch.Tensor | None, probe_mask: torch.Tensor | None, probe_before: _ProbeState | None,
-) -> ExampleShift:
-    squares: dict[str, float] = {}
-    for n, tensor in g.items():
-        squares[groups[n]] = squares.get(groups[n], 0.0) + float(tensor.double().pow(2).sum())
-    grad_norm = math.sqrt(sum(squares.values()))
+def _squared(t: torch.Tensor) -> float:
+    return float(t.double().pow(2).sum())
+
+
+def _one_step(
+    shift: ExampleShift, g: Mapping[str, torch.Tensor], config: ShiftConfig,
+    trainable: Mapping[str, torch.Tensor], frozen: Mapping[str, torch.Tensor], model: nn.Module,
+    ids: torch.Tensor, mask: torch.Tensor, probe_ids: torch.Tensor | None, probe_mask: torch.Tensor | None,
+    probe_before: _ProbeState | None,
+) -> None:
+    """Fill in what one step on this example alone changes: its loss, the probe's, the hidden states."""
     step = {n: _step(tensor, config) for n, tensor in g.items()}
-    update_norm = math.sqrt(sum(float(s.double().pow(2).sum()) for s in step.values()))
+    shift.update_norm = math.sqrt(sum(_squared(t) for t in step.values()))
     moved = {n: trainable[n] - step[n] for n in trainable}
     with torch.no_grad():
         logits = functional_call(model, {**moved, **frozen}, (ids[None],), _ones(ids[None])).logits[0]
-        loss_after = float(masked_mean_loss(logits, ids, mask))
-    shift = ExampleShift(
-        id=example.id, tokens=len(enc.ids), targets=len(enc.ids) - enc.first_target,
-        loss_before=loss_before, grad_norm=grad_norm,
-        grad_norm_groups={k: math.sqrt(v) for k, v in sorted(squares.items())},
-        update_norm=update_norm, loss_after=loss_after, loss_drop=loss_before - loss_after,
-        truncated=enc.truncated,
-    )
+        shift.loss_after = float(masked_mean_loss(logits, ids, mask))
+    shift.loss_drop = shift.loss_before - shift.loss_after
     if probe_before is not None:
         after = _probe(model, {**moved, **frozen}, probe_ids, probe_mask)
         assert after is not None
         shift.probe_shift = after.loss - probe_before.loss
         shift.hidden_shift = float((after.hidden - probe_before.hidden).norm() / probe_before.hidden.norm())
-    return shift
 
 
 def _step(g: torch.Tensor, config: ShiftConfig) -> torch.Tensor:
