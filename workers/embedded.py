@@ -12,12 +12,16 @@ from collections.abc import Callable
 
 from dramatiq import Worker
 
+from events.models.shift import DatasetShiftMeasured, ShiftRequested
 from events.settings import EventsSettings
+from events.store import EventStore
 from events.store.factory import open_store
+from workers import measurement
 from workers.actors import declare_actors
 from workers.attempt import Outcome
 from workers.broker import make_broker
 from workers.dispatch import Dispatcher
+from workers.measurement import Progress
 from workers.settings import WorkerSettings
 
 log = logging.getLogger("knobs.workers.embedded")
@@ -44,3 +48,18 @@ def run_embedded(experiment: str, *, threads: int = 1,
         worker.stop()
         broker.close()
         store.close()
+
+
+def measure_shift(request: ShiftRequested, *, progress: Progress | None = None,
+                  store: EventStore | None = None) -> DatasetShiftMeasured:
+    """Measure in this process: check the model and data (raising ShiftInputRejected before
+    anything is logged), then append the request, each chunk missing from its stream, and
+    the data-set figures. The figures come back; every event is in the log."""
+    prepared = measurement.prepare(request)
+    own = store is None
+    log_store = store or open_store(EventsSettings())
+    try:
+        return measurement.run(log_store, prepared, progress)
+    finally:
+        if own:
+            log_store.close()

@@ -22,6 +22,12 @@ from events.models.rankings import (
     ValueEffect,
 )
 from events.models.results import BenchmarkScored, RunRecorded, SourceCited
+from events.models.shift import (
+    DatasetShiftMeasured,
+    HypothesisTested,
+    ShiftMeasured,
+    ShiftRequested,
+)
 from events.models.training import TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
 
 __all__ = [
@@ -29,9 +35,11 @@ __all__ = [
     "TRAINING_KNOBS",
     "BenchmarkScored",
     "CostEfficiency",
+    "DatasetShiftMeasured",
     "Direction",
     "Event",
     "ExperimentDeclared",
+    "HypothesisTested",
     "JSONScalar",
     "Knee",
     "LeverageFlag",
@@ -45,6 +53,8 @@ __all__ = [
     "RunRecorded",
     "RunRequested",
     "RunStarted",
+    "ShiftMeasured",
+    "ShiftRequested",
     "SourceCited",
     "TrainingParams",
     "UsedEvent",

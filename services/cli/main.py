@@ -13,7 +13,15 @@ import typer
 
 from events.errors import EventsError
 from graph.errors import GraphError
-from services.cli import access_cmd, experiments_cmd, graph_cmd, infra_cmd, log_cmd, ranking_cmd
+from services.cli import (
+    access_cmd,
+    experiments_cmd,
+    graph_cmd,
+    infra_cmd,
+    log_cmd,
+    ranking_cmd,
+    shift_cmd,
+)
 from services.cli.export_cmd import app as export_app
 from services.cli.importing_cmd import import_app
 from services.cli.mcp_cmd import register as register_mcp
@@ -36,6 +44,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(access_cmd.token_app, name="token")
 app.add_typer(experiments_cmd.app, name="experiment")
 app.add_typer(export_app, name="export")
+app.add_typer(shift_cmd.app, name="shift")
 log_cmd.register(app)
 ranking_cmd.register(app)
 graph_cmd.register(app)

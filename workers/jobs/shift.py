@@ -50,6 +50,7 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 from tqdm import tqdm
 
+from events.models.shift import ShiftInputRejected
 from workers.data.tokenizer import load_tokenizer
 from workers.jobs import ghost_norms
 from workers.jobs.train import CONFIG_FILE, MODEL_DIR, TOKENIZER_DIR, load_checkpoint, read_config
@@ -62,7 +63,7 @@ CHUNK_BUDGET_BYTES = 512 * 2**20
 MAX_CHUNK = 32
 
 
-class ShiftInputError(ValueError):
+class ShiftInputError(ShiftInputRejected):
     """The data or the model cannot be measured as given; the message says what to change."""
 
 
@@ -351,8 +352,13 @@ def measure(
     examples: Sequence[Example],
     probe: Sequence[Example] = (),
     config: ShiftConfig = ShiftConfig(),
+    mean_gradient: Mapping[str, torch.Tensor] | None = None,
 ) -> ShiftReport:
-    """Measure every example's shift of `measured.model` (which is left unchanged)."""
+    """Measure every example's shift of `measured.model` (which is left unchanged).
+
+    A LoRA's `alignment` is the cosine to `mean_gradient` when given (the whole data set's G,
+    from `mean_gradient()`, so that a chunk of it is measured like the whole), else to the
+    mean gradient of `examples`."""
     if config.optimizer not in OPTIMIZERS:
         raise ShiftInputError(f"optimizer {config.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
@@ -424,10 +430,14 @@ def measure(
         bar.update(len(batch))
     bar.close()
     if updates:
-        mean_grad = torch.cat([grad_sum[n].flatten() for n in trainable]).double().cpu() / len(out)
+        towards = mean_gradient if mean_gradient is not None else \
+            {n: t / len(out) for n, t in grad_sum.items()}
+        mean_grad = torch.cat([towards[n].flatten() for n in trainable]).double().cpu()
         for shift, update in zip(out, updates, strict=True):
             shift.alignment = float(F.cosine_similarity(update, mean_grad, dim=0))
-    dataset = _dataset(out, grad_sum, sum(e.truncated for e in encoded), probe_before)
+    net = math.sqrt(sum(_squared(t) for t in grad_sum.values()))
+    dataset = summarize([s.grad_norm for s in out], net, sum(e.truncated for e in encoded),
+                        probe_before.loss if probe_before else None)
     settings = {"lr": config.lr, "optimizer": config.optimizer, "trainable_parameters": n_params,
                 "lora": measured.lora, "source": measured.source, "probe_examples": len(probe),
                 "metrics": config.metrics,
@@ -555,25 +565,57 @@ def _probe(model: nn.Module, params: Mapping[str, torch.Tensor], ids: torch.Tens
     return _ProbeState(float(losses.mean()), hidden)
 
 
-def _dataset(shifts: Sequence[ExampleShift], grad_sum: Mapping[str, torch.Tensor], truncated: int,
-             probe: _ProbeState | None) -> DatasetShift:
-    norms = [s.grad_norm for s in shifts]
+def summarize(norms: Sequence[float], net_shift: float, truncated: int,
+              probe_loss: float | None = None) -> DatasetShift:
+    """The data-set figures from every example's grad_norm and net_shift = ‖Σ g_i‖."""
     n = len(norms)
     total = sum(norms)
-    net = math.sqrt(sum(float(t.double().pow(2).sum()) for t in grad_sum.values()))
     mean_norm = total / n
-    mean_grad_sq = (net / n) ** 2  # ‖G‖²
+    mean_grad_sq = (net_shift / n) ** 2  # ‖G‖²
     # tr(Σ) = mean ‖g_i − G‖² = mean ‖g_i‖² − ‖G‖² (population covariance)
     trace = max(0.0, sum(x * x for x in norms) / n - mean_grad_sq)
     ordered = sorted(norms)
     return DatasetShift(
-        examples=n, total_shift=total, net_shift=net, coherence=net / total if total else 0.0,
+        examples=n, total_shift=total, net_shift=net_shift, coherence=net_shift / total if total else 0.0,
         volatility=statistics.pstdev(norms) / mean_norm if mean_norm else 0.0,
         grad_norm_mean=mean_norm, grad_norm_p50=_quantile(ordered, 0.5),
         grad_norm_p90=_quantile(ordered, 0.9), grad_norm_max=ordered[-1],
         noise_scale=trace / mean_grad_sq if mean_grad_sq else math.inf,
-        truncated=truncated, probe_loss=probe.loss if probe else None,
+        truncated=truncated, probe_loss=probe_loss,
     )
+
+
+def probe_loss(measured: MeasuredModel, probe: Sequence[Example], truncate: bool = True) -> float | None:
+    """The probe set's mean loss (each example's mean target loss, averaged), None without one."""
+    if not probe:
+        return None
+    model = measured.model
+    device = str(next(model.parameters()).device)
+    ids, mask = padded([encode(e, measured, truncate) for e in probe], device)
+    state = _probe(model, dict(model.named_parameters()), ids, mask)
+    return state.loss if state else None
+
+
+def mean_gradient(measured: MeasuredModel, examples: Sequence[Example], truncate: bool = True,
+                  chunk: int = MAX_CHUNK) -> dict[str, torch.Tensor]:
+    """G = mean g_i over the trainable parameters, by plain batched backward passes: the gradient
+    of Σ_i ℓ_i is Σ_i g_i. A chunked measurement needs it before its first chunk (a LoRA's
+    alignment, and net_shift once a resumed measurement no longer holds its earlier chunks)."""
+    model = measured.model
+    device = str(next(model.parameters()).device)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    total = {n: torch.zeros_like(p) for n, p in trainable.items()}
+    encoded = [encode(e, measured, truncate) for e in examples]
+    for start in range(0, len(encoded), chunk):
+        ids, mask = padded(encoded[start:start + chunk], device)
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        logits = model(input_ids=ids, position_ids=positions, **_ones(ids)).logits
+        grads = torch.autograd.grad(masked_mean_loss(logits, ids, mask).sum(), list(trainable.values()),
+                                    allow_unused=True)
+        for (n, _), g in zip(trainable.items(), grads, strict=True):
+            if g is not None:
+                total[n] += g.detach()
+    return {n: t / len(encoded) for n, t in total.items()}
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:

@@ -1,0 +1,63 @@
+"""Content-addressed blobs beside the log: bytes too large for an event, named by their sha256.
+
+An event carries a blob's sha256; the blob lives at $KNOBS_HOME/blobs/sha256/<first 2>/<sha>.
+Writing is atomic (a temporary file renamed into place) and idempotent (the same bytes are
+the same file), and reading checks the bytes against their name, so a blob cannot silently
+differ from what the event that names it says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from events.errors import EventsError
+from events.settings import knobs_home
+
+
+class BlobMissing(EventsError):
+    """No blob has this sha256 here, or its bytes no longer match it."""
+
+
+def blobs_dir() -> Path:
+    return knobs_home() / "blobs" / "sha256"
+
+
+def blob_path(sha256: str, root: Path | None = None) -> Path:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise BlobMissing(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
+    return (root or blobs_dir()) / sha256[:2] / sha256
+
+
+def put_blob(data: bytes, root: Path | None = None) -> str:
+    """Store `data`; returns its sha256. Safe to call twice and from several processes."""
+    sha = hashlib.sha256(data).hexdigest()
+    path = blob_path(sha, root)
+    if path.is_file():
+        return sha
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha
+
+
+def get_blob(sha256: str, root: Path | None = None) -> bytes:
+    path = blob_path(sha256, root)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BlobMissing(f"blob {sha256} is not in {path.parent.parent}: was the measurement "
+                          "made with another KNOBS_HOME?") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BlobMissing(f"blob {sha256} at {path} does not match its sha256: it was altered")
+    return data
