@@ -25,6 +25,12 @@ NODE_LABELS: tuple[str, ...] = (
     "Design",
     "Outcome",
     "Projection",
+    "Measurement",
+    "ModelState",
+    "Dataset",
+    "Example",
+    "Volatility",
+    "Verdict",
 )
 
 RELATIONSHIP_TYPES: tuple[str, ...] = (
@@ -42,6 +48,12 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
     "ABOUT",
     "DESIGNS",
     "ENDED",
+    "USED_MODEL",
+    "MEASURED_ON",
+    "PROBED_WITH",
+    "MEASURED",
+    "SUMMARIZES",
+    "OF_DATASET",
 )
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.api import access_routes, events_routes, queries_routes, ranking_routes
+from services.api import access_routes, events_routes, queries_routes, ranking_routes, shift_routes
 from services.api.errors import install_handlers
 from services.core.context import Context
 from services.core.settings import ApiSettings
@@ -30,4 +30,5 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app.include_router(queries_routes.cypher_router)
     app.include_router(ranking_routes.router)
     app.include_router(access_routes.router)
+    app.include_router(shift_routes.router)
     return app

@@ -51,7 +51,7 @@ class QueriesPublic(BaseModel):
     queries: list[NamedQueryPublic]
 
 
-def _answer(ctx: Context, settings: ApiSettings, name: str, params: dict[str, Any],
+def named_answer(ctx: Context, settings: ApiSettings, name: str, params: dict[str, Any],
             decode: bool = True) -> AnswerPublic:
     answer = ask(ctx, name, params, decode=decode, row_limit=settings.cypher_row_limit,
                  timeout_s=settings.cypher_timeout_s)
@@ -72,28 +72,28 @@ def get_query(name: str, request: Request, ctx: ContextDep, settings: SettingsDe
     repeated = sorted(k for k, n in Counter(k for k, _v in items).items() if n > 1)
     if repeated:
         raise QueryParameterError(f"give each parameter once: {', '.join(repeated)} repeated")
-    return _answer(ctx, settings, name, dict(items), decode=False)
+    return named_answer(ctx, settings, name, dict(items), decode=False)
 
 
 @router.get("/knobs", response_model=AnswerPublic)
 def get_knobs(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
               benchmark: str | None = None) -> AnswerPublic:
     """Which knobs matter on a benchmark: each experiment and method's last ranking (knobs_for_benchmark)."""
-    return _answer(ctx, settings, "knobs_for_benchmark", {"benchmark": benchmark})
+    return named_answer(ctx, settings, "knobs_for_benchmark", {"benchmark": benchmark})
 
 
 @router.get("/parameters/{name}/influence", response_model=AnswerPublic)
 def get_influence(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
                   benchmark: str | None = None) -> AnswerPublic:
     """A parameter's influence range, noise verdict and knee in every latest ranking (influence_range)."""
-    return _answer(ctx, settings, "influence_range", {"parameter": name, "benchmark": benchmark})
+    return named_answer(ctx, settings, "influence_range", {"parameter": name, "benchmark": benchmark})
 
 
 @router.get("/rankings", response_model=AnswerPublic)
 def get_rankings(ctx: ContextDep, settings: SettingsDep, _: ReadScope, experiment: str | None = None,
                  benchmark: str | None = None, method: str | None = None) -> AnswerPublic:
     """Rankings newest first, filtered by experiment, benchmark and method (rankings)."""
-    return _answer(ctx, settings, "rankings",
+    return named_answer(ctx, settings, "rankings",
                    {"experiment": experiment, "benchmark": benchmark, "method": method})
 
 
@@ -101,28 +101,29 @@ def get_rankings(ctx: ContextDep, settings: SettingsDep, _: ReadScope, experimen
 def get_provenance(ranking_id: str, ctx: ContextDep, settings: SettingsDep,
                    _: ReadScope) -> AnswerPublic:
     """What a ranking was derived from: a row per run, its score, source, positions (ranking_provenance)."""
-    return _answer(ctx, settings, "ranking_provenance", {"ranking_id": ranking_id})
+    return named_answer(ctx, settings, "ranking_provenance", {"ranking_id": ranking_id})
 
 
 @router.get("/runs/{experiment}/{run_id}/rankings", response_model=AnswerPublic)
 def get_run_rankings(experiment: str, run_id: str, ctx: ContextDep, settings: SettingsDep,
                      _: ReadScope) -> AnswerPublic:
     """Which rankings a run feeds, newest first: what to recompute without it (rankings_using_run)."""
-    return _answer(ctx, settings, "rankings_using_run", {"experiment": experiment, "run_id": run_id})
+    return named_answer(ctx, settings, "rankings_using_run", {"experiment": experiment, "run_id": run_id})
 
 
 @router.get("/underused", response_model=AnswerPublic)
 def get_underused(ctx: ContextDep, settings: SettingsDep, _: ReadScope, benchmark: str | None = None,
                   experiment: str | None = None) -> AnswerPublic:
     """Under-used high-leverage parameters the latest rankings flag, with reasons (underused_parameters)."""
-    return _answer(ctx, settings, "underused_parameters", {"benchmark": benchmark, "experiment": experiment})
+    return named_answer(ctx, settings, "underused_parameters",
+                        {"benchmark": benchmark, "experiment": experiment})
 
 
 @router.get("/experiments/{name}/matrix", response_model=AnswerPublic)
 def get_matrix(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
                method: str | None = None) -> AnswerPublic:
     """Parameters x benchmarks for an experiment: rank and statistic per cell (knobs_matrix)."""
-    return _answer(ctx, settings, "knobs_matrix", {"experiment": name, "method": method})
+    return named_answer(ctx, settings, "knobs_matrix", {"experiment": name, "method": method})
 
 
 @cypher_router.post("/cypher", response_model=CypherPublic)

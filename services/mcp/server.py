@@ -30,6 +30,7 @@ from services.core.errors import BadInput, NotFound, ServiceError, Unavailable
 from services.core.settings import ApiSettings
 from services.experiments.service import declared_experiment
 from services.export.snapshot import RankingEntry, read_rankings, recency
+from services.queries.named import ask
 from services.ranking.audit import audit
 from services.ranking.suggest import suggest_spec
 
@@ -41,8 +42,11 @@ and projects them into a Neo4j graph. Start with knobs_that_matter(benchmark) to
 parameters move a benchmark most; influence_range(parameter) for how one knob acts across
 rankings (values, effects, knee, effect per cost); suggest_next_experiment(experiment) for a
 follow-up spec exploring under-used knobs; audit_ranking(ranking_id) to trace a ranking to
-the events and citations behind it; cypher(query) for anything else (read-only; labels:
-Experiment, Run, Score, Benchmark, Parameter, ParameterValue, Ranking, Source, Design, Outcome).
+the events and citations behind it; datasets_by_volatility, volatile_examples,
+volatility_knobs and verdict_provenance for how much data moves a model (shift); cypher(query)
+for anything else (read-only; labels: Experiment, Run, Score, Benchmark, Parameter,
+ParameterValue, Ranking, Source, Design, Outcome, Measurement, ModelState, Dataset, Example,
+Volatility, Verdict).
 """
 
 
@@ -214,6 +218,12 @@ def resolve_ranking_id(store: EventStore, ranking_id: str) -> str:
     )
 
 
+def _named(ctx: Context, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    settings = ApiSettings()
+    return ask(ctx, name, params, decode=True, row_limit=settings.cypher_row_limit,
+               timeout_s=settings.cypher_timeout_s).public()
+
+
 def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     settings = ApiSettings()
     ctx.catch_up()
@@ -227,7 +237,7 @@ def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> di
 
 
 def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
-    """The FastMCP server "knobs" with its five tools; the Context opens on the first call."""
+    """The FastMCP server "knobs" with its tools; the Context opens on the first call."""
     session = _Session(context_factory)
 
     @asynccontextmanager
@@ -287,6 +297,50 @@ def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
         empty and chain.ok true mean the ranking is fully backed by the log.
         """
         return session.call(lambda ctx: audit_ranking(ctx, ranking_id))
+
+    @server.tool(name="datasets_by_volatility")
+    def _datasets_by_volatility(model: str | None = None) -> dict[str, Any]:
+        """Data sets ranked by volatility (pstdev/mean of per-example gradient norms: how unevenly
+        their examples move the model), most volatile first, one row per finished shift
+        measurement: total_shift (sum of per-example gradient norms), net_shift (norm of their
+        sum), coherence (net/total: do the examples pull the same way?), noise_scale (gradient
+        noise scale B_simple), grad_norm p50/p90/max, the model measured and the log positions of
+        the evidence. Pass `model` ('<experiment>/<run_id>' or a model's sha256) to keep one model.
+        """
+        return session.call(lambda ctx: _named(ctx, "shift_datasets_by_volatility", {"model": model}))
+
+    @server.tool(name="volatile_examples")
+    def _volatile_examples(dataset: str, measurement: str | None = None,
+                           limit: int | None = None) -> dict[str, Any]:
+        """The examples of a data set (its sha256 or file name) that move the model most: per example
+        grad_norm (size of its gradient), loss_before, loss_drop (how much one step on it alone
+        lowers its own loss), probe_shift (how that step changes the loss on a probe set: negative
+        helps the rest), hidden_shift, update_norm, alignment (LoRA: cosine to the data set's mean
+        gradient), with the measurement, model and the ShiftMeasured event behind each row.
+        `limit` defaults to 20; `measurement` keeps one measurement.
+        """
+        params = {"dataset": dataset, "measurement": measurement, "limit": limit}
+        return session.call(lambda ctx: _named(ctx, "shift_volatile_examples", params))
+
+    @server.tool(name="volatility_knobs")
+    def _volatility_knobs(benchmark: str | None = None) -> dict[str, Any]:
+        """Which knobs make training volatile: the latest rankings of parameters on the outcomes
+        runs record when their spec sets influence_every (train_volatility: mean volatility over
+        training; train_volatility_final; train_forgetting: forgetting events per tracked
+        example), with rank, influence range and noise label per parameter. Lower is smoother.
+        Empty until an experiment recording influence has been ranked on one of them.
+        """
+        return session.call(lambda ctx: _named(ctx, "shift_volatility_knobs", {"benchmark": benchmark}))
+
+    @server.tool(name="verdict_provenance")
+    def _verdict_provenance(verdict: str) -> dict[str, Any]:
+        """What a verdict on the compatibility hypothesis (does volatility measured before training
+        predict what training learns, generalises and forgets?) was derived from: per candidate
+        data set its volatility, the measurement and model state behind it, and the log positions
+        of the HypothesisTested, DatasetShiftMeasured and chunk events, plus the correlations with
+        their bootstrap intervals. `verdict` is the test id (`knobs shift verdicts` lists them).
+        """
+        return session.call(lambda ctx: _named(ctx, "shift_verdict_provenance", {"verdict": verdict}))
 
     @server.tool(name="cypher")
     def _cypher(query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from services.core.settings import ApiSettings
 
 JSON_COLUMNS = frozenset({
     "values", "knee", "knee_cost", "per_cost", "flags", "indices", "s2", "noise", "settings",
-    "baseline", "params_json",
+    "baseline", "params_json", "correlations", "grad_norm_groups",
 })
 """Columns (and keys of map cells) that named queries return as JSON text: Neo4j properties
 cannot hold maps, so the projector stores them as canonical JSON."""

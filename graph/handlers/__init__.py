@@ -1,0 +1,69 @@
+"""Event type → Cypher: one module per area, and the registry the projector applies in order.
+
+`common` holds the rules every statement keeps (see its docstring); `runs` the facts of
+runs, scores and rankings; `shift` the facts of shift measurements and hypothesis verdicts.
+"""
+
+from __future__ import annotations
+
+from events.models import BenchmarkScored, RankingDerived, RunRecorded, SourceCited
+from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
+from graph.handlers import shift
+from graph.handlers.common import (
+    RELATIONSHIP_NAMESPACE,
+    Handler,
+    Lookup,
+    Row,
+    parameter_value_id,
+    rel_id,
+    run_node_id,
+    score_node_id,
+    simple,
+)
+from graph.handlers.runs import (
+    BENCHMARK_SCORED,
+    EXPERIMENT_DECLARED,
+    RANKING_DERIVED,
+    RUN_ENDED,
+    RUN_RECORDED,
+    SOURCE_CITED,
+    _rankings,
+    design_row,
+    outcome_row,
+    ranking_row,
+    run_row,
+    score_row,
+    source_row,
+)
+
+# In the order a batch applies them. Types only ever meet on shared nodes (made identical
+# whatever the order, see first_mention) and on bare nodes that the owning type fills in
+# (a score's run, a run's source); rankings come last so the runs and scores they cite exist.
+HANDLERS: dict[str, Handler] = {
+    h.event_type: h
+    for h in (
+        Handler(SourceCited.event_type, SOURCE_CITED, simple(source_row)),
+        Handler(RunRecorded.event_type, RUN_RECORDED, simple(run_row)),
+        Handler(BenchmarkScored.event_type, BENCHMARK_SCORED, simple(score_row)),
+        Handler(ExperimentDeclared.event_type, EXPERIMENT_DECLARED, simple(design_row)),
+        Handler(RunCompleted.event_type, RUN_ENDED, simple(outcome_row)),
+        Handler(RunFailed.event_type, RUN_ENDED, simple(outcome_row)),
+        Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings),
+        *shift.HANDLERS,
+    )
+}
+"""Event types the graph projects; every other type is another capability's fact and skipped."""
+
+__all__ = [
+    "HANDLERS",
+    "RELATIONSHIP_NAMESPACE",
+    "Handler",
+    "Lookup",
+    "Row",
+    "parameter_value_id",
+    "ranking_row",
+    "rel_id",
+    "run_node_id",
+    "run_row",
+    "score_node_id",
+]
