@@ -120,6 +120,7 @@ class MeasuredModel:
     source: str  # "knobs-run" or "transformers"
     lora: bool
     decode: Callable[[int], str] | None = None  # one token id -> its text, for token-level output
+    vocab_size: int | None = None  # rows of the input embedding: a larger token id is refused
 
 
 def load_model(path: Path, device: str = "cpu") -> MeasuredModel:
@@ -139,6 +140,8 @@ def load_model(path: Path, device: str = "cpu") -> MeasuredModel:
         raise ShiftInputError(f"{path}: neither a run's artifact directory ({CONFIG_FILE} and "
                               f"{MODEL_DIR}/) nor a transformers model (config.json){hint}")
     measured.model.to(device=device, dtype=torch.float32).eval()
+    embeddings = measured.model.get_input_embeddings()  # type: ignore[operator]
+    measured.vocab_size = int(embeddings.num_embeddings)
     set_attention = getattr(measured.model, "set_attn_implementation", None)
     if callable(set_attention):
         set_attention("eager")  # eager attention has vmap batching rules; SDPA on CPU loops
@@ -214,6 +217,9 @@ def encode(example: Example, measured: MeasuredModel, truncate: bool = True) -> 
         ids, first_target = prompt + completion, max(1, len(prompt))
     if len(ids) < 2 or first_target >= len(ids):
         raise ShiftInputError(f"example {example.id}: fewer than two tokens, nothing to predict")
+    if measured.vocab_size is not None and ids and max(ids) >= measured.vocab_size:
+        raise ShiftInputError(f"example {example.id}: token id {max(ids)} is outside the model's vocabulary "
+                              f"of {measured.vocab_size}: the tokenizer is not this model's")
     truncated = len(ids) > measured.context_length
     if truncated:
         if not truncate:
