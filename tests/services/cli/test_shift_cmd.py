@@ -1,3 +1,4 @@
+# ruff: noqa: RUF002  (the notation of the definitions)
 """`knobs shift`: a model made outside knobs, measured through the CLI, against a naive loop
 written here without any knobs code; bad input; a real kill and the resume after it."""
 
@@ -40,7 +41,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("outside")
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(SENTENCES + [QA], trainers.BpeTrainer(
+    tok.train_from_iterator([*SENTENCES, QA], trainers.BpeTrainer(
         vocab_size=300, special_tokens=["<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(directory)
     torch.manual_seed(0)
@@ -145,14 +146,16 @@ def test_measure_agrees_with_a_naive_loop_written_separately(model_dir: Path, tm
 @pytest.mark.parametrize(("content", "extra", "message"), [
     ('{"text": "the cat"}\nnot json\n', [], "data.jsonl:2: not JSON"),
     ("\n\n", [], "the data set is empty"),
-    ('{"text": "' + "the cat sat on the mat. " * 20 + '"}\n', ["--no-truncate"], "longer than the model's context"),
+    ('{"text": "' + "the cat sat on the mat. " * 20 + '"}\n', ["--no-truncate"],
+     "longer than the model's context"),
     ('{"prompt": "Q", "completion": ""}\n', [], "data.jsonl:1: no text"),
 ])
 def test_bad_data_is_one_line_exit_2_and_nothing_logged(model_dir: Path, tmp_path: Path, content: str,
                                                         extra: list[str], message: str) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text(content)
-    done = _knobs(tmp_path / "home", "shift", "measure", "--model", str(model_dir), "--data", str(data), *extra)
+    done = _knobs(tmp_path / "home", "shift", "measure", "--model", str(model_dir), "--data", str(data),
+                  *extra)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert done.stderr.strip().count("\n") == 0 or "error:" in done.stderr.splitlines()[-1]
