@@ -18,6 +18,7 @@ from services.ranking.matrix import rank_matrix
 from services.ranking.rank import METHODS, RankOptions
 from services.ranking.rank import rank as rank_knobs
 from services.ranking.suggest import suggest
+from services.shift.audit import audit_verdict, is_verdict, render_verdict_audit
 
 
 def register(app: typer.Typer) -> None:
@@ -81,13 +82,19 @@ def audit(
     ranking_id: str = typer.Argument(..., help="The ranking's id (from `knobs rank`)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a ranking's provenance: the events it used, their hashes, and the citations."""
+    """Show a ranking's (or a hypothesis verdict's) provenance: the events it used, their hashes,
+    and the citations or measurements behind them."""
     with Context() as ctx:
-        trail = audit_ranking(ctx, ranking_id)
+        if is_verdict(ctx, ranking_id):
+            trail = audit_verdict(ctx, ranking_id)
+            render = render_verdict_audit
+        else:
+            trail = audit_ranking(ctx, ranking_id)
+            render = render_audit
     if json_out:
         emit_json(trail)
     else:
-        typer.echo(render_audit(trail))
+        typer.echo(render(trail))
     if trail["problems"] or not trail["chain"]["ok"]:
         raise typer.Exit(1)
 
