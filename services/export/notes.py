@@ -32,10 +32,12 @@ from services.export.snapshot import (
     BenchmarkFact,
     DatasetFact,
     ExperimentFact,
+    MeasurementFact,
     ParameterFact,
     RankingEntry,
     Snapshot,
     Span,
+    VerdictFact,
     build,
     value_key,
 )
@@ -47,6 +49,8 @@ FOLDERS: dict[str, str] = {
     "parameter": "Parameters",
     "dataset": "Datasets",
     "ranking": "Rankings",
+    "measurement": "Measurements",
+    "verdict": "Verdicts",
 }
 MAX_RUN_ROWS = 200
 """Runs listed in an experiment note; the rest are counted (a 10k-run table helps no reader)."""
@@ -94,6 +98,8 @@ class Names:
         keys += [("parameter", p.name, p.name) for p in snap.parameters]
         keys += [("dataset", d.name, d.name) for d in snap.datasets]
         keys += [("ranking", r.ranking.ranking_id, ranking_title(r)) for r in snap.rankings]
+        keys += [("measurement", m.measurement_id, measurement_title(m)) for m in snap.measurements]
+        keys += [("verdict", v.test_id, f"{v.name} verdict ({v.test_id[:8]})") for v in snap.verdicts]
         for kind, key, title in keys:
             base = safe_name(title)
             candidate, n = base, 1
@@ -602,6 +608,60 @@ def dataset_note(snap: Snapshot, names: Names, d: DatasetFact) -> str:
     return head + "\n" + "\n".join(lines) + "\n"
 
 
+def measurement_title(m: MeasurementFact) -> str:
+    return f"{m.dataset_name} on {m.model_ref} ({m.measurement_id[:8]})"
+
+
+def measurement_note(snap: Snapshot, names: Names, m: MeasurementFact) -> str:
+    sources = [_event_source(m.request.position, "ShiftRequested", m.request.event_id),
+               f"log {m.request.position}..{m.summary.position}: {m.chunks} ShiftMeasured events",
+               _event_source(m.summary.position, "DatasetShiftMeasured", m.summary.event_id)]
+    head = front_matter(snap, ["knobs/measurement"], m.span, sources,
+                        extra={"measurement": m.measurement_id, "dataset_sha256": m.dataset_sha256,
+                               "model": m.model_ref, "volatility": m.figures.get("volatility")})
+    f = m.figures
+    s = m.settings
+    lines = [f"# {esc(measurement_title(m))}", "",
+             f"How much each of the {f['examples']} examples of `{esc(m.dataset_name)}` moves "
+             f"`{esc(m.model_ref)}`: {s.get('metrics')} metrics, {s.get('optimizer')} lr {s.get('lr')}.", "",
+             "## The data set", ""]
+    lines += md_table(["Figure", "Value"], [[k, num(f.get(k))] for k in (
+        "volatility", "total_shift", "net_shift", "coherence", "noise_scale", "grad_norm_p50",
+        "grad_norm_p90", "grad_norm_max", "probe_loss") if f.get(k) is not None])
+    lines += ["", "## Examples that move it most", ""]
+    lines += md_table(["Example", "grad_norm", "loss", "loss_drop", "probe_shift"], [
+        [esc(str(x["id"])), num(x["grad_norm"]), num(x["loss_before"]), signed(x.get("loss_drop")),
+         signed(x.get("probe_shift"))] for x in m.top_examples])
+    used_by = [v for v in snap.verdicts if any(c.get("measurement_id") == m.measurement_id
+                                               for c in v.candidates)]
+    if used_by:
+        lines += ["", "## Verdicts that used it", ""]
+        lines += [f"- {names.link('verdict', v.test_id, v.name)}: {v.verdict}" for v in used_by]
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
+def verdict_note(snap: Snapshot, names: Names, v: VerdictFact) -> str:
+    head = front_matter(snap, ["knobs/verdict"], v.span,
+                        [_event_source(v.event.position, "HypothesisTested", v.event.event_id)],
+                        extra={"verdict": v.verdict, "test_id": v.test_id})
+    lines = [f"# {esc(v.name)}: {v.verdict}", "",
+             "Does the volatility of a data set, measured before training on it, predict what training on it "
+             "learns, generalises and forgets? Spearman correlation across the candidate data sets, with a "
+             f"bootstrap interval over seeds. `knobs audit {v.test_id}` traces it to every measurement.", "",
+             "## Correlations", ""]
+    lines += md_table(["Outcome", "Spearman", "95% interval", "Expected sign", "Verdict"], [
+        [esc(str(c["outcome"])), signed(c.get("spearman")), ci_text(tuple(c["ci"]) if c.get("ci") else None),
+         "+" if c.get("expected_sign", 0) > 0 else "-", str(c["verdict"])] for c in v.correlations])
+    lines += ["", "## Candidates", ""]
+    measured = {m.measurement_id for m in snap.measurements}
+    lines += md_table(["Candidate", "Volatility", "Measurement"], [
+        [esc(str(c.get("name"))), num(c.get("volatility")),
+         names.link("measurement", str(c["measurement_id"]), str(c["measurement_id"])[:8], table=True)
+         if c.get("measurement_id") in measured else esc(str(c.get("measurement_id")))]
+        for c in v.candidates])
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
 def index_note(snap: Snapshot, names: Names) -> str:
     sources = [f"log 1..{snap.log_head}"] if snap.log_head else []
     head = front_matter(snap, ["knobs/index"], snap.span, sources, extra={"log_head": snap.log_head})
@@ -625,6 +685,13 @@ def index_note(snap: Snapshot, names: Names) -> str:
     lines += ["", "## Rankings", ""]
     lines += [f"- {names.link('ranking', r.ranking.ranking_id, ranking_title(r))}"
               for r in snap.rankings] or ["- none"]
+    if snap.measurements or snap.verdicts:
+        lines += ["", "## Shift measurements", ""]
+        lines += [f"- {names.link('measurement', m.measurement_id, measurement_title(m))}: volatility "
+                  f"{num(m.figures.get('volatility'))}" for m in snap.measurements] or ["- none"]
+        lines += ["", "## Hypothesis verdicts", ""]
+        lines += [f"- {names.link('verdict', v.test_id, v.name)}: {v.verdict}"
+                  for v in snap.verdicts] or ["- none"]
     return head + "\n" + "\n".join(lines) + "\n"
 
 
@@ -642,6 +709,10 @@ def render_vault(snap: Snapshot) -> dict[str, str]:
         files[names.path("dataset", d.name)] = dataset_note(snap, names, d)
     for r in snap.rankings:
         files[names.path("ranking", r.ranking.ranking_id)] = ranking_note(snap, names, r)
+    for m in snap.measurements:
+        files[names.path("measurement", m.measurement_id)] = measurement_note(snap, names, m)
+    for v in snap.verdicts:
+        files[names.path("verdict", v.test_id)] = verdict_note(snap, names, v)
     return dict(sorted(files.items()))
 
 

@@ -147,6 +147,41 @@ class BenchmarkFact:
 
 
 @dataclass(frozen=True)
+class MeasurementFact:
+    """A finished shift measurement: its request, its data-set figures, its most moving examples."""
+
+    measurement_id: str
+    model_ref: str
+    dataset_name: str
+    dataset_sha256: str
+    settings: dict[str, Any]
+    figures: dict[str, Any]
+    top_examples: tuple[dict[str, Any], ...]
+    request: EventRef
+    summary: EventRef
+    chunks: int
+
+    @property
+    def span(self) -> Span:
+        return (self.request.position, self.summary.position)
+
+
+@dataclass(frozen=True)
+class VerdictFact:
+    test_id: str
+    name: str
+    verdict: str
+    correlations: tuple[dict[str, Any], ...]
+    candidates: tuple[dict[str, Any], ...]
+    curriculum: tuple[dict[str, Any], ...]
+    event: EventRef
+
+    @property
+    def span(self) -> Span:
+        return (self.event.position, self.event.position)
+
+
+@dataclass(frozen=True)
 class DatasetFact:
     """A value of a run parameter in DATASET_KNOBS: there is no dataset node, only this use."""
 
@@ -167,6 +202,8 @@ class Snapshot:
     rankings: tuple[RankingEntry, ...]
     sources: dict[str, SourceFact]
     times: dict[int, str] = field(default_factory=dict)
+    measurements: tuple[MeasurementFact, ...] = ()
+    verdicts: tuple[VerdictFact, ...] = ()
     """recorded_at of every span endpoint."""
 
     def dates(self, span: Span | None) -> tuple[str, str] | None:
@@ -385,9 +422,44 @@ def build(ctx: Context) -> Snapshot:
     )
     spans = [e.span for e in experiments] + [p.span for p in parameters] + [b.span for b in benchmarks]
     spans += [d.span for d in datasets]
+    measurements, verdicts = _shift_facts(store, head)
+    spans += [m.span for m in measurements] + [v.span for v in verdicts]
     ends = {end for span in spans if span for end in span} | {e.event.position for e in rankings}
     times = {s.position: s.recorded_at for s in store.read_positions(sorted(ends))}
     return Snapshot(
         log_head=head, experiments=tuple(experiments), parameters=parameters, benchmarks=benchmarks,
         datasets=datasets, rankings=tuple(rankings), sources=sources, times=times,
+        measurements=measurements, verdicts=verdicts,
     )
+
+
+TOP_EXAMPLES = 10
+
+
+def _shift_facts(store: EventStore, head: int) -> tuple[tuple[MeasurementFact, ...], tuple[VerdictFact, ...]]:
+    """Finished measurements (those with a DatasetShiftMeasured) and verdicts, from the log."""
+    events = store.read_all(types=["ShiftRequested", "DatasetShiftMeasured", "HypothesisTested"])
+    events = [e for e in events if e.position <= head]
+    requests = {str(e.data["measurement_id"]): e for e in events if e.event_type == "ShiftRequested"}
+    measurements = []
+    for summary in (e for e in events if e.event_type == "DatasetShiftMeasured"):
+        mid = str(summary.data["measurement_id"])
+        request = requests.get(mid)
+        if request is None:
+            continue
+        chunk_positions = [int(u["position"]) for u in summary.data["used_events"]]
+        rows = [x for c in store.read_positions(chunk_positions) for x in c.data["examples"]]
+        top = sorted(rows, key=lambda x: (-float(x["grad_norm"]), str(x["id"])))[:TOP_EXAMPLES]
+        measurements.append(MeasurementFact(
+            measurement_id=mid, model_ref=str(request.data["model"]["ref"]),
+            dataset_name=str(request.data["dataset"]["name"]),
+            dataset_sha256=str(request.data["dataset"]["sha256"]), settings=dict(request.data["settings"]),
+            figures=dict(summary.data["figures"]), top_examples=tuple(top), request=EventRef.of(request),
+            summary=EventRef.of(summary), chunks=len(chunk_positions)))
+    verdicts = tuple(
+        VerdictFact(test_id=str(e.data["test_id"]), name=str(e.data["name"]), verdict=str(e.data["verdict"]),
+                    correlations=tuple(e.data["correlations"]), candidates=tuple(e.data["candidates"]),
+                    curriculum=tuple(e.data.get("curriculum", [])), event=EventRef.of(e))
+        for e in events if e.event_type == "HypothesisTested"
+    )
+    return tuple(measurements), verdicts

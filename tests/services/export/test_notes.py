@@ -63,7 +63,7 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
     out = knobs(knobs_env, "export", "notes", str(vault), "--json")
     summary = json.loads(out.stdout)
     assert summary["notes"] == {"experiments": 2, "benchmarks": 2, "parameters": 4, "datasets": 2,
-                                "rankings": 1}
+                                "rankings": 1, "measurements": 0, "verdicts": 0}
 
     # Then every note is where Obsidian expects it, with a safe, vault-unique basename
     files = notes_of(vault)
@@ -174,3 +174,31 @@ def test_refuses_a_folder_it_did_not_write_unless_forced(knobs_env: dict[str, st
         forced = export_notes(ctx, vault, force=True)
     assert forced.written == 12
     assert (vault / "notes.md").read_text() == "mine" and (vault / MANIFEST).exists()
+
+
+def test_measurements_and_verdicts_get_notes_that_link_each_other(knobs_env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    # Given a log with three finished shift measurements and a verdict citing them
+    from events.settings import EventsSettings
+    from events.store.factory import open_store
+    from tests.graph.test_shift_projection import shift_log
+
+    store = open_store(EventsSettings())
+    try:
+        shift_log(store)
+    finally:
+        store.close()
+    vault = tmp_path / "vault"
+    # When the vault is exported
+    summary = json.loads(knobs(knobs_env, "export", "notes", str(vault), "--json").stdout)
+    # Then each measurement and the verdict have a note, and every link resolves
+    assert summary["notes"]["measurements"] == 3 and summary["notes"]["verdicts"] == 1
+    notes = {rel: data.decode() for rel, data in notes_of(vault).items() if rel.endswith(".md")}
+    verdict = next(text for rel, text in notes.items() if rel.startswith("Verdicts/"))
+    assert "supported" in verdict and "knobs audit h1" in verdict
+    basenames = {Path(rel).stem for rel in notes}
+    for text in notes.values():
+        for link in re.findall(r"\[\[([^\]|\\]+)", text):
+            assert link in basenames, link
+    measurement = next(text for text in notes.values() if "measurement: m1" in text)
+    assert front_matter(measurement)["volatility"] == 0.2 and "Verdicts that used it" in measurement
