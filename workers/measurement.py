@@ -89,7 +89,7 @@ class Prepared:
         self.measured: MeasuredModel = load_model(Path(request.model.path), device)
         s = request.settings
         self.config = ShiftConfig(lr=s.lr, optimizer=s.optimizer, metrics=s.metrics, tokens=s.tokens,
-                                  truncate=s.truncate)
+                                  integrated_gradients=s.integrated_gradients, truncate=s.truncate)
         # Every example once through the tokenizer: a too-long one refused now, not at chunk 40.
         self.truncated = sum(encode(e, self.measured, s.truncate).truncated for e in self.examples)
         for e in self.probe:

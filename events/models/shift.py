@@ -71,6 +71,7 @@ class ShiftSettings(_Frozen):
     optimizer: Optimizer = "sgd"
     metrics: Metrics = "full"
     tokens: bool = False
+    integrated_gradients: bool = False
     truncate: bool = True
     chunk: int = Field(ge=1, description="examples per ShiftMeasured event")
 
@@ -107,6 +108,7 @@ class ExampleFigures(_Frozen):
     probe_shift: float | None = None
     hidden_shift: float | None = None
     alignment: float | None = None
+    ig_agreement: float | None = Field(default=None, description="Spearman of |IG| with saliency")
 
 
 @register

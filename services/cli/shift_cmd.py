@@ -32,6 +32,9 @@ def measure_cmd(
                                 "set's figures only, by ghost norms (one backward pass per chunk)."),
     tokens: bool = typer.Option(False, "--tokens", help="Also per-token loss, saliency and gradient x "
                                 "input, kept as a blob (see `knobs shift tokens`)."),
+    integrated_gradients: bool = typer.Option(False, "--integrated-gradients", help="With the token "
+                                              "figures, Captum's integrated gradients per token and, per "
+                                              "example, their agreement with saliency (ig_agreement; slow)."),
     chunk: int = typer.Option(32, help="Examples per logged chunk (a killed measurement resumes at "
                               "the first chunk missing)."),
     no_truncate: bool = typer.Option(False, "--no-truncate", help="Refuse examples longer than the "
@@ -40,6 +43,7 @@ def measure_cmd(
 ) -> None:
     """Measure every example's shift and the data set's volatility; every figure goes to the log."""
     options = ShiftOptions(lr=lr, optimizer=optimizer, metrics=metrics, tokens=tokens,
+                           integrated_gradients=integrated_gradients,
                            truncate=not no_truncate, chunk=chunk)
     with Context() as ctx:
         store = ctx.store()

@@ -45,6 +45,7 @@ class ShiftOptions:
     optimizer: str = "sgd"
     metrics: str = "full"
     tokens: bool = False
+    integrated_gradients: bool = False
     truncate: bool = True
     chunk: int = DEFAULT_CHUNK
 
@@ -112,7 +113,8 @@ def build_request(store: EventStore, model: str, data: Path, probe: Path | None,
     probe_set = describe_data(Path(probe), "probe") if probe else None
     state = resolve_model(store, model)
     settings = ShiftSettings(lr=options.lr, optimizer=options.optimizer,
-                             metrics=options.metrics, tokens=options.tokens,
+                             metrics=options.metrics, tokens=options.tokens or options.integrated_gradients,
+                             integrated_gradients=options.integrated_gradients,
                              truncate=options.truncate, chunk=options.chunk)
     identity = canonical_json({"model": state.sha256, "data": dataset.sha256,
                                "probe": probe_set.sha256 if probe_set else None,

@@ -76,7 +76,9 @@ def render_html(example: ExampleTokens) -> str:
     for token, shade in zip(example.tokens, _shades(example.tokens), strict=True):
         text = token["text"] if token["text"] is not None else f"<{token['token']}>"
         loss = "" if token["token_loss"] is None else f", loss {token['token_loss']:.4f}"
-        title = f"saliency {token['saliency']:.4g}, grad×input {token['grad_x_input']:.4g}{loss}"
+        ig = "" if token.get("integrated_gradients") is None else f", IG {token['integrated_gradients']:.4g}"
+        title = (f"saliency {token['saliency']:.4g}, grad×input {token['grad_x_input']:.4g}, "
+                 f"token_update {token.get('token_update', 0.0):.4g}{ig}{loss}")
         spans.append(f'<span class="t" style="background: rgba(220, 38, 38, {shade:.3f})" '
                      f'title="{html.escape(title)}">{html.escape(text)}</span>')
     return f"""<!doctype html>

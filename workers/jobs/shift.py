@@ -39,7 +39,8 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,8 @@ class ExampleShift:
     # A LoRA's per-example update vector is small enough to keep: its cosine to the data set's
     # mean gradient G (does this example pull where the data set pulls?). None otherwise.
     alignment: float | None = None
+    # With integrated gradients: Spearman's ρ between the tokens' |IG| and their saliency
+    ig_agreement: float | None = None
 
 
 @dataclass
@@ -296,6 +299,10 @@ class TokenShift:
     token_loss: float | None  # None for a token that is not a target (the prompt, the first)
     saliency: float
     grad_x_input: float
+    # ‖g_t‖·‖a_t‖ summed in quadrature over the trainable linear layers: the token's own share
+    # of the weight gradient (g_t at the layer's output, a_t its input, at position t)
+    token_update: float = 0.0
+    integrated_gradients: float | None = None  # with ShiftConfig.integrated_gradients
 
 
 @dataclass
@@ -336,7 +343,9 @@ class ShiftConfig:
     chunk: int | None = None  # examples per vmap chunk; None: as many as fit CHUNK_BUDGET_BYTES
     truncate: bool = True
     progress: bool = False
-    tokens: bool = False  # also per-token loss, saliency and gradient x input
+    tokens: bool = False  # also per-token loss, saliency, gradient x input and token_update
+    integrated_gradients: bool = False  # with tokens: Captum's IG per token, the expensive reference
+    ig_steps: int = 32
 
 
 def _ones(ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -431,8 +440,10 @@ def measure(
                               mask[row, :len(enc.ids)], probe_ids, probe_mask, probe_before)
                 out.append(shift)
         if config.tokens:
-            for shift, tokens in zip(out[start:], _token_level(measured, batch, ids, mask), strict=True):
+            levels = _token_level(measured, batch, ids, mask, config)
+            for shift, (tokens, agreement) in zip(out[start:], levels, strict=True):
                 shift.token_level = tokens
+                shift.ig_agreement = agreement
         bar.update(len(batch))
     bar.close()
     if updates:
@@ -452,30 +463,126 @@ def measure(
 
 
 def _token_level(
-    measured: MeasuredModel, batch: Sequence[Encoded], ids: torch.Tensor, mask: torch.Tensor
-) -> list[list[TokenShift]]:
-    """Per-token losses and input-embedding gradients of one chunk, from one backward pass:
-    each example's loss depends on its own embeddings only, so ∂(Σ_i ℓ_i)/∂e is ∂ℓ_i/∂e row by row."""
+    measured: MeasuredModel, batch: Sequence[Encoded], ids: torch.Tensor, mask: torch.Tensor,
+    config: ShiftConfig,
+) -> list[tuple[list[TokenShift], float | None]]:
+    """Per-token losses, input-embedding gradients and weight-gradient shares of one chunk, from
+    one backward pass: each example's loss depends on its own rows only, so ∂(Σ_i ℓ_i)/∂x is
+    ∂ℓ_i/∂x row by row. With integrated gradients, also each token's IG attribution and, per
+    example, the Spearman agreement of |IG| with the cheap saliency."""
     model = measured.model
     embed = model.get_input_embeddings()  # type: ignore[operator]
     inputs = embed(ids).detach().requires_grad_(True)  # (B, T, d)
     positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
-    logits = model(inputs_embeds=inputs, position_ids=positions, **_ones(ids)).logits
-    (grad,) = torch.autograd.grad(masked_mean_loss(logits, ids, mask).sum(), [inputs])
+    with _linear_shares(model) as shares:
+        logits = model(inputs_embeds=inputs, position_ids=positions, **_ones(ids)).logits
+        (grad,) = torch.autograd.grad(masked_mean_loss(logits, ids, mask).sum(), [inputs])
     with torch.no_grad():
         token_losses = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(),
                                        reduction="none").view(ids.shape[0], -1)
         saliency = grad.norm(dim=-1)
         grad_x_input = (grad * inputs).sum(-1)
+        token_update = shares.total().sqrt() if shares.squares is not None else torch.zeros_like(saliency)
+    ig = _integrated_gradients(model, inputs.detach(), positions, ids, mask, config.ig_steps) \
+        if config.integrated_gradients else None
     out = []
     for row, enc in enumerate(batch):
-        out.append([TokenShift(
+        tokens = [TokenShift(
             position=t, token=token,
             text=measured.decode(token) if measured.decode else None,
             token_loss=float(token_losses[row, t - 1]) if t >= enc.first_target else None,
             saliency=float(saliency[row, t]), grad_x_input=float(grad_x_input[row, t]),
-        ) for t, token in enumerate(enc.ids)])
+            token_update=float(token_update[row, t]),
+            integrated_gradients=float(ig[row, t]) if ig is not None else None,
+        ) for t, token in enumerate(enc.ids)]
+        agreement = _spearman([abs(t.integrated_gradients or 0.0) for t in tokens],
+                              [t.saliency for t in tokens]) if ig is not None else None
+        out.append((tokens, agreement))
     return out
+
+
+class _Shares:
+    """Σ over the trainable linear layers of (‖g_t‖·‖a_t‖)², per (example, position): token t's
+    own share of each weight gradient g_tᵀa_t (Frobenius norm ‖g_t‖‖a_t‖). A layer run twice
+    adds its calls' shares (their cross terms are left out)."""
+
+    def __init__(self) -> None:
+        self.squares: torch.Tensor | None = None  # (B, T)
+
+    def add(self, inputs: torch.Tensor, out_grad: torch.Tensor) -> None:
+        share = inputs.detach().float().pow(2).sum(-1) * out_grad.detach().float().pow(2).sum(-1)
+        self.squares = share if self.squares is None else self.squares + share
+
+    def total(self) -> torch.Tensor:
+        assert self.squares is not None
+        return self.squares
+
+
+@contextmanager
+def _linear_shares(model: nn.Module) -> Iterator[_Shares]:
+    from transformers.pytorch_utils import Conv1D
+
+    shares = _Shares()
+    handles = []
+
+    def forward_hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if output.requires_grad and args and args[0].dim() == 3:
+            a = args[0]
+            output.register_hook(lambda g: shares.add(a, g))  # type: ignore[no-untyped-call]
+
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        trainable = isinstance(weight, nn.Parameter) and weight.requires_grad
+        if isinstance(module, (nn.Linear, Conv1D)) and trainable:
+            handles.append(module.register_forward_hook(forward_hook))
+    try:
+        yield shares
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _integrated_gradients(model: nn.Module, inputs: torch.Tensor, positions: torch.Tensor, ids: torch.Tensor,
+                          mask: torch.Tensor, steps: int) -> torch.Tensor:
+    """Captum's integrated gradients of each example's loss along the straight path from an
+    all-zero input embedding to its own, summed over the embedding dimension: (B, T)."""
+    from captum.attr import IntegratedGradients
+
+    def loss_of(embeds: torch.Tensor) -> torch.Tensor:
+        # Captum stacks the path's points along the batch: repeat the ids and mask to match.
+        reps = embeds.shape[0] // ids.shape[0]
+        logits = model(inputs_embeds=embeds, position_ids=positions.repeat(reps, 1),
+                       **_ones(ids.repeat(reps, 1))).logits
+        return masked_mean_loss(logits, ids.repeat(reps, 1), mask.repeat(reps, 1))
+
+    attributions = IntegratedGradients(loss_of).attribute(inputs, baselines=torch.zeros_like(inputs),
+                                                          n_steps=steps, internal_batch_size=ids.shape[0])
+    summed: torch.Tensor = attributions.sum(-1).detach()
+    return summed
+
+
+def _spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    if len(a) < 2:
+        return None
+
+    def ranks(xs: Sequence[float]) -> list[float]:
+        order = sorted(range(len(xs)), key=lambda i: xs[i])
+        out = [0.0] * len(xs)
+        i = 0
+        while i < len(order):  # ties share their mean rank
+            j = i
+            while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                out[order[k]] = (i + j) / 2
+            i = j + 1
+        return out
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else None
 
 
 def _ghost_chunk(
@@ -648,6 +755,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "by ghost norms (one backward pass per chunk)")
     parser.add_argument("--tokens", action="store_true", help="also per-token loss, saliency and "
                         "gradient x input (in the JSON)")
+    parser.add_argument("--integrated-gradients", action="store_true", help="with --tokens: Captum's "
+                        "integrated gradients per token and their agreement with saliency (slow)")
     parser.add_argument("--chunk", type=int, help="examples per vectorised chunk (default: by memory)")
     parser.add_argument("--no-truncate", action="store_true", help="refuse examples longer than the context")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -661,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured = load_model(args.model, device)
         started = time.perf_counter()
         report = measure(measured, examples, probe, ShiftConfig(
-            lr=args.lr, optimizer=args.optimizer, metrics=args.metrics, chunk=args.chunk, tokens=args.tokens,
+            lr=args.lr, optimizer=args.optimizer, metrics=args.metrics, chunk=args.chunk,
+            tokens=args.tokens or args.integrated_gradients, integrated_gradients=args.integrated_gradients,
             truncate=not args.no_truncate,
             progress=not args.json or sys.stderr.isatty()))
     except ShiftInputError as exc:

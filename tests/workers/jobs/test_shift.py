@@ -28,6 +28,7 @@ from workers.jobs.shift import (
     ShiftInputError,
     encode,
     load_model,
+    masked_mean_loss,
     measure,
     parameter_group,
     read_examples,
@@ -447,3 +448,55 @@ def test_a_lora_update_is_kept_and_its_alignment_reported(
 def test_a_full_model_keeps_no_update_vectors(gpt2_dir: Path, tmp_path: Path) -> None:
     examples, _ = _data(tmp_path)
     assert all(e.alignment is None for e in measure(load_model(gpt2_dir), examples[:2]).examples)
+
+
+def test_token_update_is_each_tokens_share_of_a_linear_layers_weight_gradient(gpt2_dir: Path) -> None:
+    # Given a GPT-2 whose only trainable tensor is one Conv1D weight (out = a @ W + b)
+    measured = load_model(gpt2_dir)
+    layer = measured.model.transformer.h[0].mlp.c_fc  # type: ignore[union-attr]
+    for p in measured.model.parameters():
+        p.requires_grad_(False)
+    layer.weight.requires_grad_(True)
+    example = Example("e", "", TEXTS[0], plain_text=True)
+    [shift] = measure(measured, [example], config=ShiftConfig(metrics="norms", tokens=True)).examples
+    # When the example's gradient is taken by hand, with the layer's input a_t and output
+    # gradient g_t at every position
+    enc = encode(example, measured)
+    seen: dict[str, torch.Tensor] = {}
+    handle = layer.register_forward_hook(lambda _m, args, out: seen.update(a=args[0], out=out))
+    try:
+        loss = _naive_loss(measured.model, enc.ids, enc.first_target)
+        g_out, g_weight = torch.autograd.grad(loss, [seen["out"], layer.weight])
+    finally:
+        handle.remove()
+    a, g = seen["a"][0].detach(), g_out[0]
+    # Then the per-token outer products sum to the weight gradient, and token_update is the
+    # norm of each one: ‖g_t‖·‖a_t‖
+    assert torch.allclose(torch.einsum("td,to->do", a, g), g_weight, atol=1e-6)
+    want = (a.norm(dim=-1) * g.norm(dim=-1)).tolist()
+    got = [t.token_update for t in shift.token_level or []]
+    assert len(got) == len(want)
+    for x, y in zip(got, want, strict=True):
+        assert abs(x - y) <= REL * max(y, 1e-6)
+
+
+def test_integrated_gradients_are_complete_and_compared_with_saliency(gpt2_dir: Path) -> None:
+    measured = load_model(gpt2_dir)
+    example = Example("e", "", TEXTS[1], plain_text=True)
+    config = ShiftConfig(metrics="norms", tokens=True, integrated_gradients=True, ig_steps=128)
+    [shift] = measure(measured, [example], config=config).examples
+    tokens = shift.token_level or []
+    assert all(t.integrated_gradients is not None for t in tokens)
+    # Completeness: the attributions add up to loss(x) - loss(baseline), the baseline all-zero embeddings.
+    enc = encode(example, measured)
+    ids = torch.tensor([enc.ids])
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    mask[0, enc.first_target:] = True
+    with torch.no_grad():
+        embeds = measured.model.get_input_embeddings()(ids)  # type: ignore[operator]
+        positions = torch.arange(ids.shape[1])[None]
+        losses = [float(masked_mean_loss(measured.model(inputs_embeds=e, position_ids=positions).logits,
+                                         ids, mask)[0]) for e in (embeds, torch.zeros_like(embeds))]
+    total = sum(t.integrated_gradients or 0.0 for t in tokens)
+    assert abs(total - (losses[0] - losses[1])) < 0.02 * abs(losses[0] - losses[1])
+    assert shift.ig_agreement is not None and -1.0 <= shift.ig_agreement <= 1.0
