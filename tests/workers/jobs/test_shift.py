@@ -288,7 +288,8 @@ def test_the_command_prints_one_json_document(gpt2_dir: Path, tmp_path: Path) ->
     assert all(e["probe_shift"] is not None for e in body["examples"])
     first = body["examples"][0]
     assert len(first["token_level"]) == first["tokens"]
-    keys = {"position", "token", "text", "token_loss", "saliency", "grad_x_input"}
+    keys = {"position", "token", "text", "token_loss", "saliency", "grad_x_input", "token_update",
+            "integrated_gradients"}
     assert set(first["token_level"][0]) == keys
 
 
