@@ -35,13 +35,20 @@ from transformers.utils import logging as hf_logging
 from events.models.training import TrainingParams
 from workers.data.corpus import Corpus
 from workers.data.sources import load_corpus
-from workers.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+from workers.data.tokenizer import Tokenizer, train_tokenizer
+from workers.jobs.checkpoint import (
+    CONFIG_FILE,
+    LOSS_TYPE,
+    MODEL_DIR,
+    TOKENIZER_DIR,
+    InvalidTrainingConfig,
+    TrainingError,
+    load_checkpoint,
+    read_config,
+)
 from workers.jobs.cost import measure_flops, run_costs
 from workers.jobs.evaluate import BENCHMARKS, Score, evaluate
 
-CONFIG_FILE = "config.json"  # the resolved TrainConfig (the HF model config lives in model/)
-MODEL_DIR = "model"
-TOKENIZER_DIR = "tokenizer"
 RESULT_FILE = "result.json"
 # The world of the biographies corpus is the same for every run, so two runs differ only in
 # what their knobs say; `seed` drives initialisation and data order.
@@ -50,17 +57,7 @@ LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 # A run on a base checkpoint inherits these from the base: the weights fix them.
 # A job's output is its result, not loading and saving bars.
 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-# transformers 5 warns on every model whose loss_type is unset; causal-LM loss is what we mean.
-LOSS_TYPE = "ForCausalLM"
 ARCHITECTURE_KNOBS = ("model_family", "n_layer", "n_head", "d_model", "d_ff", "tokenizer", "vocab_size")
-
-
-class TrainingError(Exception):
-    """A training run could not produce a result."""
-
-
-class InvalidTrainingConfig(TrainingError, ValueError):
-    """The request cannot be trained as given; the message says what to change."""
 
 
 class TrainingOutOfMemory(TrainingError):
@@ -220,18 +217,6 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def read_config(checkpoint: Path) -> dict[str, Any]:
-    """The resolved TrainConfig saved in a checkpoint directory."""
-    path = Path(checkpoint) / CONFIG_FILE
-    if not path.is_file():
-        raise InvalidTrainingConfig(
-            f"base checkpoint {checkpoint} is missing {CONFIG_FILE}: "
-            "is it the artifact directory of a finished run?"
-        )
-    config: dict[str, Any] = json.loads(path.read_text())
-    return config
-
-
 def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> PreTrainedModel:
     """A freshly initialised model of the configured family (dropout off: we train for few
     epochs on a fixed corpus and want every step to count)."""
@@ -253,25 +238,6 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> PreTrainedModel:
         ))
     model.loss_type = LOSS_TYPE
     return model
-
-
-def load_checkpoint(checkpoint: Path) -> tuple[PreTrainedModel, Tokenizer, dict[str, Any]]:
-    """The model, tokenizer and resolved config a run saved. A LoRA run's adapters are merged
-    into its base, so the result is a plain model (usable as the base of another run)."""
-    checkpoint = Path(checkpoint)
-    config = read_config(checkpoint)
-    if not (checkpoint / MODEL_DIR).is_dir():
-        raise InvalidTrainingConfig(f"checkpoint {checkpoint} has no {MODEL_DIR}/ directory")
-    tokenizer = load_tokenizer(checkpoint / TOKENIZER_DIR)
-    model: PreTrainedModel
-    if config.get("lora_rank") is not None:
-        base, _, _ = load_checkpoint(Path(config["base_checkpoint"]))
-        model = PeftModel.from_pretrained(base, checkpoint / MODEL_DIR).merge_and_unload()
-    else:
-        family = GPT2LMHeadModel if config["model_family"] == "gpt2" else LlamaForCausalLM
-        model = family.from_pretrained(checkpoint / MODEL_DIR)
-    model.loss_type = LOSS_TYPE
-    return model, tokenizer, config
 
 
 def packed_batches(
