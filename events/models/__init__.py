@@ -22,9 +22,10 @@ from events.models.rankings import (
     ValueEffect,
 )
 from events.models.results import BenchmarkScored, RunRecorded, SourceCited
-from events.models.training import TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
+from events.models.training import RECORDED_IN_TRAINING, TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
 
 __all__ = [
+    "RECORDED_IN_TRAINING",
     "TRAINING_BENCHMARKS",
     "TRAINING_KNOBS",
     "BenchmarkScored",

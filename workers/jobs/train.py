@@ -32,7 +32,7 @@ from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from events.models.training import TrainingParams
+from events.models.training import INFLUENCE_EXAMPLES_DEFAULT, RECORDED_IN_TRAINING, TrainingParams
 from workers.data.corpus import Corpus
 from workers.data.sources import load_corpus
 from workers.data.tokenizer import Tokenizer, train_tokenizer
@@ -48,6 +48,7 @@ from workers.jobs.checkpoint import (
 )
 from workers.jobs.cost import measure_flops, run_costs
 from workers.jobs.evaluate import BENCHMARKS, Score, evaluate
+from workers.jobs.influence_record import INFLUENCE_FILE, InfluenceRecorder, tracked_documents
 
 RESULT_FILE = "result.json"
 # The world of the biographies corpus is the same for every run, so two runs differ only in
@@ -100,6 +101,9 @@ class TrainConfig:
     lora_targets: str
     base_run: str | None
     precision: str
+    # --- influence recording inside training (workers/jobs/influence_record.py)
+    influence_every: int | None
+    influence_examples: int | None  # resolved: INFLUENCE_EXAMPLES_DEFAULT when recording, else None
     # --- the run
     seed: int
     out_dir: str
@@ -155,7 +159,9 @@ class TrainConfig:
         else:
             targets = [t.strip() for t in knobs["lora_targets"].split(",") if t.strip()]
         return cls(
-            **{**knobs, "d_ff": knobs["d_ff"] or 4 * knobs["d_model"]},
+            **{**knobs, "d_ff": knobs["d_ff"] or 4 * knobs["d_model"],
+               "influence_examples": None if knobs["influence_every"] is None
+               else knobs["influence_examples"] or INFLUENCE_EXAMPLES_DEFAULT},
             seed=seed,
             out_dir=str(out_dir),
             base_checkpoint=str(Path(base_checkpoint).resolve()) if base_checkpoint else None,
@@ -238,6 +244,20 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> PreTrainedModel:
         ))
     model.loss_type = LOSS_TYPE
     return model
+
+
+def influence_recorder(cfg: TrainConfig, corpus: Corpus, tokenizer: Tokenizer) -> InfluenceRecorder | None:
+    """The influence recorder the run asks for (influence_every), or None. Its documents are
+    tokenised as packed_batches frames them: each led by the end-of-text token."""
+    if cfg.influence_every is None:
+        return None
+    assert cfg.influence_examples is not None  # resolved with influence_every
+    return InfluenceRecorder(
+        every=cfg.influence_every, documents=corpus.train,
+        indices=tracked_documents(corpus.train, cfg.influence_examples, cfg.data_seed),
+        encode_document=lambda text: [tokenizer.eos_id, *tokenizer.encode(text)],
+        context_length=cfg.context_length, lora=cfg.lora_rank is not None,
+    )
 
 
 def packed_batches(
@@ -336,6 +356,9 @@ def run_training(
                 raise InvalidTrainingConfig(f"lora_targets {cfg.lora_targets!r}: {exc}") from exc
         model.to(device)  # type: ignore[arg-type]  # transformers wraps .to in a decorator mypy misreads
         model.train()
+        recorder = influence_recorder(cfg, corpus, tokenizer)
+        if recorder is not None:
+            hooks = [*hooks, lambda info: recorder.on_step(info.step, info.total_steps, info.model)]
 
         # --- optimizer: AdamW, weight decay on matrices only (not on biases and norms)
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -390,8 +413,15 @@ def run_training(
         train_s = time.perf_counter() - loop_started
 
         # --- evaluate, account, save
+        # Without a recorder the recorded benchmarks go to the evaluator, which reports them
+        # unavailable with the reason, like any benchmark a run cannot support.
+        recorded = [b for b in benchmarks if b in RECORDED_IN_TRAINING] if recorder else []
         with autocast:
-            scores, unavailable = evaluate(model, tokenizer, corpus, device, benchmarks)
+            scores, unavailable = evaluate(
+                model, tokenizer, corpus, device, [b for b in benchmarks if b not in recorded]
+            )
+        if recorder is not None:
+            scores.update(recorder.scores(recorded))
         costs = run_costs(
             model, tokens=cfg.steps * cfg.tokens_per_step, steps=cfg.steps,
             wall_s=time.perf_counter() - started, train_s=train_s, device=device,
@@ -403,6 +433,8 @@ def run_training(
     model.save_pretrained(str(out / MODEL_DIR))  # peft saves the adapters only
     tokenizer.save(out / TOKENIZER_DIR)
     (out / CONFIG_FILE).write_text(json.dumps(asdict(cfg), indent=2))
+    if recorder is not None:
+        recorder.write(out / INFLUENCE_FILE)
     device_name = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else (
         f"cpu ({cfg.num_threads} threads)"
     )
