@@ -46,7 +46,8 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -57,6 +58,7 @@ import torch
 from torch import nn
 
 from events.models.training import RECORDED_IN_TRAINING
+from workers.jobs import ghost_norms
 from workers.jobs.evaluate import Score
 from workers.jobs.shift import Example, MeasuredModel, ShiftConfig, encode, measure, padded
 
@@ -65,6 +67,28 @@ CORRECT_SHARE = 0.5  # correct: argmax right on at least this share of the targe
 # Logits of the confidence pass held at once (rows x positions x vocabulary), about 256 MiB fp32.
 LOGITS_BUDGET = 2**26
 TEXT_SHOWN = 120  # characters of each tracked document kept in the artifact, to recognise it
+
+
+@contextmanager
+def eager_attention(model: nn.Module, when: bool) -> Iterator[None]:
+    """Eager attention for the duration, then the model's own again (SDPA in training).
+
+    vmap, the fallback where ghost norms do not cover the model, cannot trace transformers'
+    SDPA mask code (data-dependent control flow); eager attention it can. Ghost norms keep the
+    run's attention: eager materialises every T x T attention matrix, costly at long contexts.
+    (A model that ghost norms cover but whose forward pass runs a module twice would fall to
+    vmap under SDPA and fail; none of the trainer's families does.)"""
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    setter = getattr(model, "set_attn_implementation", None)
+    if not when or not callable(setter) or previous in (None, "eager"):
+        yield
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(previous)
 
 
 def tracked_documents(documents: Sequence[str], k: int, seed: int) -> list[int]:
@@ -184,7 +208,9 @@ class InfluenceRecorder:
         device = next(model.parameters()).device
         model.eval()
         try:
-            with torch.autocast(device_type=device.type, enabled=False):  # fp32, whatever the run's precision
+            # fp32 whatever the run's precision; eager attention only where vmap must trace it
+            with torch.autocast(device_type=device.type, enabled=False), \
+                    eager_attention(model, when=not ghost_norms.supports(model)):
                 report = measure(measured, self._examples, config=ShiftConfig(metrics="norms"))
                 confidence, accuracy = self._confidence(measured, device)
         finally:
