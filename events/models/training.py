@@ -18,7 +18,9 @@ Precision = Literal["auto", "fp32", "bf16"]
 
 INFLUENCE_EXAMPLES_DEFAULT = 32
 """Documents tracked by influence recording when a run sets influence_every but not
-influence_examples: one ghost-norm backward pass of 32 documents costs about one training step."""
+influence_examples. Measured on the default model on 2 CPU threads: one recording of 32
+documents takes 0.2-0.4 s, about six training steps (ghost norms' per-layer sums dominate),
+so influence_every = steps / 10 adds roughly half the training time; choose N accordingly."""
 
 
 class TrainingParams(BaseModel):

@@ -203,6 +203,19 @@ def test_recording_does_not_change_the_training_trajectory(tmp_path: Path) -> No
     assert (tmp_path / "on" / INFLUENCE_FILE).is_file() and not (tmp_path / "off" / INFLUENCE_FILE).exists()
 
 
+def test_recording_a_lora_run_does_not_change_it_either(base_dir: Path, tmp_path: Path) -> None:
+    def train(out: Path, **extra: Any) -> list[float]:
+        losses: list[float] = []
+        run_training({**TINY, "lora_rank": 4, "base_run": "e/base", "train_tokens": 8 * 32 * 12, **extra},
+                     seed=0, benchmarks=[], out_dir=out, base_checkpoint=base_dir,
+                     hooks=[lambda info: losses.append(info.loss)])
+        return losses
+
+    assert train(tmp_path / "on", influence_every=5) == train(tmp_path / "off")
+    report = json.loads((tmp_path / "on" / INFLUENCE_FILE).read_text())
+    assert report["steps"] == [5, 10, 12] and report["settings"]["method"] == "ghost norms"
+
+
 def test_without_influence_every_recorded_benchmarks_are_unavailable_with_the_reason(tmp_path: Path) -> None:
     result = run_training(TINY, seed=0, benchmarks=["heldout_loss", "train_volatility"], out_dir=tmp_path)
     assert set(result.scores) == {"heldout_loss"}
