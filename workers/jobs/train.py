@@ -2,7 +2,8 @@
 
 Read it top-down, like nanoGPT's train.py: resolve the config, build the corpus and the
 tokenizer, build the model (or load a base checkpoint and wrap it with LoRA adapters), pack
-documents into blocks, run AdamW with warm-up and cosine decay, then evaluate, account the
+documents into blocks, run AdamW with warm-up and cosine decay (recording per-example influence
+every `influence_every` steps when asked: influence_record.py), then evaluate, account the
 costs and save everything next to the resolved config. Nothing is downloaded.
 
     python -m workers.jobs.train --params '{"n_layer": 2}' --seed 0 \
