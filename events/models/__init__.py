@@ -28,9 +28,15 @@ from events.models.shift import (
     ShiftMeasured,
     ShiftRequested,
 )
-from events.models.training import TRAINING_BENCHMARKS, TRAINING_KNOBS, TrainingParams
+from events.models.training import (
+    RECORDED_IN_TRAINING,
+    TRAINING_BENCHMARKS,
+    TRAINING_KNOBS,
+    TrainingParams,
+)
 
 __all__ = [
+    "RECORDED_IN_TRAINING",
     "TRAINING_BENCHMARKS",
     "TRAINING_KNOBS",
     "BenchmarkScored",

@@ -16,6 +16,12 @@ DataFormat = Literal["plain", "qa", "mixed"]
 Tokenizer = Literal["char", "bpe"]
 Precision = Literal["auto", "fp32", "bf16"]
 
+INFLUENCE_EXAMPLES_DEFAULT = 32
+"""Documents tracked by influence recording when a run sets influence_every but not
+influence_examples. Measured on the default model on 2 CPU threads: one recording of 32
+documents takes 0.2-0.4 s, about six training steps (ghost norms' per-layer sums dominate),
+so influence_every = steps / 10 adds roughly half the training time; choose N accordingly."""
+
 
 class TrainingParams(BaseModel):
     """A small causal LM trained from config on a generated (or local) corpus.
@@ -63,6 +69,20 @@ class TrainingParams(BaseModel):
 
     precision: Precision = "auto"
 
+    # --- recording inside training (workers/jobs/influence_record.py); off unless asked, and
+    # off changes nothing: both None, so a run's resolved params are what they were before
+    influence_every: int | None = Field(
+        default=None, ge=1,
+        description="record per-example influence of the tracked documents every N optimizer "
+        "steps and at the last step (train_volatility, train_volatility_final, train_forgetting); "
+        "None: off",
+    )
+    influence_examples: int | None = Field(
+        default=None, ge=2, le=4096,
+        description=f"training documents tracked when influence_every is set, a fixed sample drawn "
+        f"with the data seed; default {INFLUENCE_EXAMPLES_DEFAULT}",
+    )
+
     @model_validator(mode="after")
     def _coherent(self) -> TrainingParams:
         if self.d_model % self.n_head:
@@ -73,6 +93,9 @@ class TrainingParams(BaseModel):
             raise ValueError("lora_rank needs base_run: the '<experiment>/<run_id>' of a trained base model")
         if self.corpus != "biographies" and not self.corpus.startswith("file:"):
             raise ValueError("corpus must be 'biographies' or 'file:PATH'")
+        if self.influence_examples is not None and self.influence_every is None:
+            raise ValueError("influence_examples needs influence_every: the number of optimizer steps "
+                             "between two recordings, e.g. influence_every: 10")
         return self
 
 
@@ -88,5 +111,16 @@ TRAINING_BENCHMARKS: dict[str, str] = {
     "whose QA pairs were held out: exact match's smooth counterpart; lower is better",
     "qa_answer_loss_seen": "the same for people whose QA pairs were in training; lower is better",
     "heldout_loss": "mean next-token cross-entropy (nats) on held-out documents; lower is better",
+    "train_volatility": "mean over a run's influence recordings of the volatility of the tracked "
+    "training documents, pstdev(grad_norm)/mean(grad_norm) of their per-example gradient norms; "
+    "needs influence_every; lower is better (smoother training)",
+    "train_volatility_final": "the same volatility at the last recording (the trained model); needs "
+    "influence_every; lower is better",
+    "train_forgetting": "mean number of forgetting events (correct at one recording, incorrect at the "
+    "next) per tracked training document; needs influence_every; lower is better",
 }
 """Benchmarks the trainer's evaluator knows, by name (the workers' registry must cover them)."""
+
+RECORDED_IN_TRAINING: tuple[str, ...] = ("train_volatility", "train_volatility_final", "train_forgetting")
+"""Benchmarks measured while training runs, not on the trained model: only a run that sets
+`influence_every` has them (elsewhere they are unavailable, with that reason)."""

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
 
 from events.canonical import canonical_json
-from events.models import TRAINING_BENCHMARKS, TRAINING_KNOBS, JSONScalar
+from events.models import RECORDED_IN_TRAINING, TRAINING_BENCHMARKS, TRAINING_KNOBS, JSONScalar
 from events.models.experiments import Executor
 from services.core.errors import BadInput
 from services.experiments import knobs
@@ -295,6 +295,8 @@ def _check(parts: dict[str, Any], factors: dict[str, FactorSpec] | None,
         design = _check_design(design, factors, problems)
     _check_seeds(parts.get("seeds"), problems)
     _check_benchmarks(parts.get("benchmarks"), executor, problems)
+    if train and base is not None:
+        _check_recorded(parts.get("benchmarks"), base, factors, problems)
     resolved = {k: v for k, v in parts.items() if v is not None}
     resolved.update(base=base, factors=factors, design=design)
     return resolved
@@ -470,3 +472,15 @@ def _check_benchmarks(benchmarks: list[str] | None, executor: str | None, proble
         elif executor == "train" and b not in TRAINING_BENCHMARKS:
             problems.append(f"benchmarks[{i}]: {b!r} is not a benchmark the trainer knows; allowed: "
                             f"{', '.join(TRAINING_BENCHMARKS)} (or use executor: external)")
+
+
+def _check_recorded(benchmarks: list[str] | None, base: dict[str, JSONScalar],
+                    factors: dict[str, FactorSpec] | None, problems: list[str]) -> None:
+    """Benchmarks recorded during training need the recording on in every run; without it the
+    trainer would report them unavailable in every run, so say so before anything is trained."""
+    if "influence_every" in base or (factors and "influence_every" in factors):
+        return
+    for i, b in enumerate(benchmarks or []):
+        if b in RECORDED_IN_TRAINING:
+            problems.append(f"benchmarks[{i}]: {b!r} is recorded during training; set base.influence_every "
+                            "(record every N optimizer steps), e.g. influence_every: 10")

@@ -2,7 +2,10 @@
 
 Every name in events' TRAINING_BENCHMARKS is registered here. A benchmark that the corpus
 cannot support (no questions in a local text file) raises BenchmarkUnavailable, and
-`evaluate` reports it, with the reason, beside the scores it could compute.
+`evaluate` reports it, with the reason, beside the scores it could compute. The benchmarks
+recorded during training (RECORDED_IN_TRAINING: train_volatility, ...) are not functions of a
+trained model: the trainer takes them from its influence recorder, and here they are
+unavailable, saying so.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from events.models.training import RECORDED_IN_TRAINING
 from workers.data.corpus import Corpus, QAPair
 from workers.data.tokenizer import Tokenizer
 
@@ -257,3 +261,17 @@ def qa_answer_loss_seen(model: nn.Module, tokenizer: Tokenizer, data: Corpus, de
     if not data.qa_eval_seen:
         raise BenchmarkUnavailable(f"{data.name} has no question-answer pairs of the QA group")
     return answer_loss(model, tokenizer, data.qa_eval_seen, device)
+
+
+def _recorded_in_training(name: str) -> BenchmarkFn:
+    def unavailable(model: nn.Module, tokenizer: Tokenizer, data: Corpus, device: torch.device) -> Score:
+        raise BenchmarkUnavailable(
+            f"{name} is recorded during training, not measured on a trained model: set influence_every "
+            "(record every N optimizer steps) in the run's params"
+        )
+
+    return unavailable
+
+
+for _name in RECORDED_IN_TRAINING:
+    benchmark(_name)(_recorded_in_training(_name))

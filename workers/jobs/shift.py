@@ -54,7 +54,7 @@ from tqdm import tqdm
 from events.models.shift import ShiftInputRejected
 from workers.data.tokenizer import load_tokenizer
 from workers.jobs import ghost_norms
-from workers.jobs.train import CONFIG_FILE, MODEL_DIR, TOKENIZER_DIR, load_checkpoint, read_config
+from workers.jobs.checkpoint import CONFIG_FILE, MODEL_DIR, TOKENIZER_DIR, load_checkpoint, read_config
 
 OPTIMIZERS = ("sgd", "adam")
 METRICS = ("full", "norms")

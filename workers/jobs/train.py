@@ -2,7 +2,8 @@
 
 Read it top-down, like nanoGPT's train.py: resolve the config, build the corpus and the
 tokenizer, build the model (or load a base checkpoint and wrap it with LoRA adapters), pack
-documents into blocks, run AdamW with warm-up and cosine decay, then evaluate, account the
+documents into blocks, run AdamW with warm-up and cosine decay (recording per-example influence
+every `influence_every` steps when asked: influence_record.py), then evaluate, account the
 costs and save everything next to the resolved config. Nothing is downloaded.
 
     python -m workers.jobs.train --params '{"n_layer": 2}' --seed 0 \
@@ -32,16 +33,24 @@ from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from events.models.training import TrainingParams
+from events.models.training import INFLUENCE_EXAMPLES_DEFAULT, RECORDED_IN_TRAINING, TrainingParams
 from workers.data.corpus import Corpus
 from workers.data.sources import load_corpus
-from workers.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+from workers.data.tokenizer import Tokenizer, train_tokenizer
+from workers.jobs.checkpoint import (
+    CONFIG_FILE,
+    LOSS_TYPE,
+    MODEL_DIR,
+    TOKENIZER_DIR,
+    InvalidTrainingConfig,
+    TrainingError,
+    load_checkpoint,
+    read_config,
+)
 from workers.jobs.cost import measure_flops, run_costs
 from workers.jobs.evaluate import BENCHMARKS, Score, evaluate
+from workers.jobs.influence_record import INFLUENCE_FILE, InfluenceRecorder, tracked_documents
 
-CONFIG_FILE = "config.json"  # the resolved TrainConfig (the HF model config lives in model/)
-MODEL_DIR = "model"
-TOKENIZER_DIR = "tokenizer"
 RESULT_FILE = "result.json"
 # The world of the biographies corpus is the same for every run, so two runs differ only in
 # what their knobs say; `seed` drives initialisation and data order.
@@ -50,17 +59,7 @@ LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 # A run on a base checkpoint inherits these from the base: the weights fix them.
 # A job's output is its result, not loading and saving bars.
 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-# transformers 5 warns on every model whose loss_type is unset; causal-LM loss is what we mean.
-LOSS_TYPE = "ForCausalLM"
 ARCHITECTURE_KNOBS = ("model_family", "n_layer", "n_head", "d_model", "d_ff", "tokenizer", "vocab_size")
-
-
-class TrainingError(Exception):
-    """A training run could not produce a result."""
-
-
-class InvalidTrainingConfig(TrainingError, ValueError):
-    """The request cannot be trained as given; the message says what to change."""
 
 
 class TrainingOutOfMemory(TrainingError):
@@ -103,6 +102,9 @@ class TrainConfig:
     lora_targets: str
     base_run: str | None
     precision: str
+    # --- influence recording inside training (workers/jobs/influence_record.py)
+    influence_every: int | None
+    influence_examples: int | None  # resolved: INFLUENCE_EXAMPLES_DEFAULT when recording, else None
     # --- the run
     seed: int
     out_dir: str
@@ -158,7 +160,9 @@ class TrainConfig:
         else:
             targets = [t.strip() for t in knobs["lora_targets"].split(",") if t.strip()]
         return cls(
-            **{**knobs, "d_ff": knobs["d_ff"] or 4 * knobs["d_model"]},
+            **{**knobs, "d_ff": knobs["d_ff"] or 4 * knobs["d_model"],
+               "influence_examples": None if knobs["influence_every"] is None
+               else knobs["influence_examples"] or INFLUENCE_EXAMPLES_DEFAULT},
             seed=seed,
             out_dir=str(out_dir),
             base_checkpoint=str(Path(base_checkpoint).resolve()) if base_checkpoint else None,
@@ -220,18 +224,6 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def read_config(checkpoint: Path) -> dict[str, Any]:
-    """The resolved TrainConfig saved in a checkpoint directory."""
-    path = Path(checkpoint) / CONFIG_FILE
-    if not path.is_file():
-        raise InvalidTrainingConfig(
-            f"base checkpoint {checkpoint} is missing {CONFIG_FILE}: "
-            "is it the artifact directory of a finished run?"
-        )
-    config: dict[str, Any] = json.loads(path.read_text())
-    return config
-
-
 def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> PreTrainedModel:
     """A freshly initialised model of the configured family (dropout off: we train for few
     epochs on a fixed corpus and want every step to count)."""
@@ -255,23 +247,18 @@ def build_model(cfg: TrainConfig, tokenizer: Tokenizer) -> PreTrainedModel:
     return model
 
 
-def load_checkpoint(checkpoint: Path) -> tuple[PreTrainedModel, Tokenizer, dict[str, Any]]:
-    """The model, tokenizer and resolved config a run saved. A LoRA run's adapters are merged
-    into its base, so the result is a plain model (usable as the base of another run)."""
-    checkpoint = Path(checkpoint)
-    config = read_config(checkpoint)
-    if not (checkpoint / MODEL_DIR).is_dir():
-        raise InvalidTrainingConfig(f"checkpoint {checkpoint} has no {MODEL_DIR}/ directory")
-    tokenizer = load_tokenizer(checkpoint / TOKENIZER_DIR)
-    model: PreTrainedModel
-    if config.get("lora_rank") is not None:
-        base, _, _ = load_checkpoint(Path(config["base_checkpoint"]))
-        model = PeftModel.from_pretrained(base, checkpoint / MODEL_DIR).merge_and_unload()
-    else:
-        family = GPT2LMHeadModel if config["model_family"] == "gpt2" else LlamaForCausalLM
-        model = family.from_pretrained(checkpoint / MODEL_DIR)
-    model.loss_type = LOSS_TYPE
-    return model, tokenizer, config
+def influence_recorder(cfg: TrainConfig, corpus: Corpus, tokenizer: Tokenizer) -> InfluenceRecorder | None:
+    """The influence recorder the run asks for (influence_every), or None. Its documents are
+    tokenised as packed_batches frames them: each led by the end-of-text token."""
+    if cfg.influence_every is None:
+        return None
+    assert cfg.influence_examples is not None  # resolved with influence_every
+    return InfluenceRecorder(
+        every=cfg.influence_every, documents=corpus.train,
+        indices=tracked_documents(corpus.train, cfg.influence_examples, cfg.data_seed),
+        encode_document=lambda text: [tokenizer.eos_id, *tokenizer.encode(text)],
+        context_length=cfg.context_length, lora=cfg.lora_rank is not None,
+    )
 
 
 def packed_batches(
@@ -370,6 +357,9 @@ def run_training(
                 raise InvalidTrainingConfig(f"lora_targets {cfg.lora_targets!r}: {exc}") from exc
         model.to(device)  # type: ignore[arg-type]  # transformers wraps .to in a decorator mypy misreads
         model.train()
+        recorder = influence_recorder(cfg, corpus, tokenizer)
+        if recorder is not None:
+            hooks = [*hooks, lambda info: recorder.on_step(info.step, info.total_steps, info.model)]
 
         # --- optimizer: AdamW, weight decay on matrices only (not on biases and norms)
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -424,8 +414,15 @@ def run_training(
         train_s = time.perf_counter() - loop_started
 
         # --- evaluate, account, save
+        # Without a recorder the recorded benchmarks go to the evaluator, which reports them
+        # unavailable with the reason, like any benchmark a run cannot support.
+        recorded = [b for b in benchmarks if b in RECORDED_IN_TRAINING] if recorder else []
         with autocast:
-            scores, unavailable = evaluate(model, tokenizer, corpus, device, benchmarks)
+            scores, unavailable = evaluate(
+                model, tokenizer, corpus, device, [b for b in benchmarks if b not in recorded]
+            )
+        if recorder is not None:
+            scores.update(recorder.scores(recorded))
         costs = run_costs(
             model, tokens=cfg.steps * cfg.tokens_per_step, steps=cfg.steps,
             wall_s=time.perf_counter() - started, train_s=train_s, device=device,
@@ -437,6 +434,8 @@ def run_training(
     model.save_pretrained(str(out / MODEL_DIR))  # peft saves the adapters only
     tokenizer.save(out / TOKENIZER_DIR)
     (out / CONFIG_FILE).write_text(json.dumps(asdict(cfg), indent=2))
+    if recorder is not None:
+        recorder.write(out / INFLUENCE_FILE)
     device_name = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else (
         f"cpu ({cfg.num_threads} threads)"
     )

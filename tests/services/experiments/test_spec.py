@@ -203,3 +203,19 @@ def test_bad_specs_append_nothing(ctx: Context, write_spec: Callable[..., Path])
         with pytest.raises(BadInput):
             declare(ctx, write_spec(raw))
     assert ctx.store().head() == 0
+
+
+def test_benchmarks_recorded_in_training_need_influence_every() -> None:
+    message = problems_of(with_(benchmarks=["heldout_loss", "train_volatility"]))
+    assert ("benchmarks[1]: 'train_volatility' is recorded during training; set base.influence_every "
+            "(record every N optimizer steps), e.g. influence_every: 10") in message
+    base = {**tiny_ofat()["base"], "influence_every": 10, "influence_examples": 16}
+    spec = validate_spec(with_(base=base, benchmarks=["train_volatility", "train_forgetting"]))
+    assert spec.base["influence_every"] == 10
+
+
+def test_influence_knobs_are_checked_like_any_other() -> None:
+    message = problems_of(with_(base={**tiny_ofat()["base"], "influence_every": 0}))
+    assert "base.influence_every: 0: must be greater than or equal to 1" in message
+    message = problems_of(with_(base={**tiny_ofat()["base"], "influence_examples": 8}))
+    assert "base: influence_examples needs influence_every" in message
