@@ -11,10 +11,11 @@ import re
 
 from events.models import Direction
 
-# Words that mean lower-is-better, anywhere in the name (loss, perplexity, error, latency),
+# Words that mean lower-is-better, anywhere in the name (loss, perplexity, error, latency,
+# volatility and forgetting: the training-influence outcomes),
 # and short tokens that only count as a whole part of the name ("wer" in "val/wer", not in
 # "answer_f1"): parts are separated by _ / . - : or spaces.
-_LOWER_WORDS = re.compile(r"loss|perplexity|error|latency", re.IGNORECASE)
+_LOWER_WORDS = re.compile(r"loss|perplexity|error|latency|volatility|forgetting", re.IGNORECASE)
 _LOWER_TOKENS = re.compile(r"(?:^|[_/.\-: ])(ppl|err|wer|cer|bpb|bpc|bits|nll|mse|mae|rmse)(?:$|[_/.\-: ,])",
                            re.IGNORECASE)
 

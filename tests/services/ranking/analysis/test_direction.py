@@ -8,6 +8,7 @@ from services.ranking.analysis.direction import direction_for, gain
 
 
 @pytest.mark.parametrize("name", ["heldout_loss", "qa_answer_loss_seen", "ppl_dev",
+                                  "train_volatility", "train_forgetting",
                                   "wikitext/word_perplexity", "val/wer", "lambada_openai/ppl",
                                   "wikitext/bits_per_byte", "char_error_rate"])
 def test_losses_and_error_rates_go_down(name: str) -> None:
