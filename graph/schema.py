@@ -54,6 +54,7 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
     "MEASURED",
     "SUMMARIZES",
     "OF_DATASET",
+    "TRACKED_IN",
 )
 
 

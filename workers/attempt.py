@@ -40,7 +40,9 @@ from events.models.experiments import (
     run_stream,
     terminal_key,
 )
+from events.models.shift import TrackedDocument, TrainingInfluenceRecorded
 from events.store import EventStore, NewEvent
+from events.store.blobs import put_blob
 
 log = logging.getLogger("knobs.workers.attempt")
 
@@ -249,6 +251,9 @@ class Attempt:
                                 value=float(score["value"]), n=score.get("n"), stderr=score.get("stderr")),
                 run_key("score", self.experiment, self.run_id, benchmark),
             ))
+        influence = _influence_recorded(self.experiment, self.run_id, result.get("artifact"))
+        if influence is not None:
+            facts.append(keyed(influence, run_key("influence", self.experiment, self.run_id)))
         facts.append(keyed(
             RunCompleted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
                          config=result["config"], costs=costs, device=str(result["device"]),
@@ -282,6 +287,32 @@ class Attempt:
             raise
         except Exception as exc:  # the store's own errors and its drivers'
             raise RetryableError(f"cannot append to the event log: {exc}") from exc
+
+
+INFLUENCE_FILE = "influence.json"
+"""workers/jobs/influence_record.py's file (not imported here: that module loads torch)."""
+
+
+def _influence_recorded(experiment: str, run_id: str,
+                        artifact: str | None) -> TrainingInfluenceRecorded | None:
+    """The run's influence.json as an event (its bytes as a blob), when the run recorded one."""
+    path = Path(artifact) / INFLUENCE_FILE if artifact else None
+    if path is None or not path.is_file():
+        return None
+    data = path.read_bytes()
+    summary = json.loads(data)
+    documents = [TrackedDocument(
+        index=int(d["index"]), text=str(d["text"]), recordings=len(d["correct"]),
+        confidence=float(d["cartography"]["confidence"]), variability=float(d["cartography"]["variability"]),
+        correctness=float(d["cartography"]["correctness"]), forgetting_events=int(d["forgetting_events"]),
+        never_learned=bool(d["never_learned"]), final_loss=float(d["loss"][-1]),
+        final_grad_norm=float(d["grad_norm"][-1]),
+    ) for d in summary["documents"]]
+    return TrainingInfluenceRecorded(
+        experiment=experiment, run_id=run_id, every=int(summary["settings"]["every"]),
+        steps=[int(s) for s in summary["steps"]], volatility_curve=summary["volatility_curve"],
+        documents=documents, influence_sha256=put_blob(data),
+    )
 
 
 def _lines(child: subprocess.Popen[bytes], deadline: float) -> Iterator[dict[str, Any]]:

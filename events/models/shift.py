@@ -193,6 +193,38 @@ class HypothesisTested(Event):
         return f"hypothesis:{self.test_id}"
 
 
+class TrackedDocument(_Frozen):
+    """One training document a run tracked: its cartography and forgetting over the recordings."""
+
+    index: int = Field(ge=0, description="its position among the run's training documents")
+    text: str = Field(description="its beginning, for people")
+    recordings: int = Field(ge=1)
+    confidence: float = Field(description="mean probability of the gold tokens, over the recordings")
+    variability: float = Field(description="population std of that probability")
+    correctness: float = Field(description="share of recordings where it was correct")
+    forgetting_events: int = Field(ge=0, description="correct -> incorrect between recordings")
+    never_learned: bool
+    final_loss: float
+    final_grad_norm: float
+
+
+@register
+class TrainingInfluenceRecorded(Event):
+    """What a run recorded about its tracked training documents (spec: influence_every)."""
+
+    experiment: str
+    run_id: str
+    every: int = Field(ge=1)
+    steps: list[int] = Field(min_length=1)
+    volatility_curve: list[dict[str, float]]
+    documents: list[TrackedDocument] = Field(min_length=1)
+    influence_sha256: str = Field(min_length=64, max_length=64,
+                                  description="blob of the run's whole influence.json (trajectories)")
+
+    def stream_id(self) -> str:
+        return f"run:{self.experiment}/{self.run_id}"
+
+
 __all__ = [
     "DataSet",
     "DatasetFigures",
@@ -205,6 +237,8 @@ __all__ = [
     "ShiftMeasured",
     "ShiftRequested",
     "ShiftSettings",
+    "TrackedDocument",
+    "TrainingInfluenceRecorded",
     "chunk_key",
     "shift_stream",
     "summary_key",

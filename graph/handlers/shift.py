@@ -6,6 +6,7 @@
     (:Measurement)-[:MEASURED {grad_norm, loss_drop, ...}]->(:Example)        (one per chunk row)
     (:Volatility)-[:SUMMARIZES]->(:Measurement), (:Volatility)-[:OF_DATASET]->(:Dataset)
     (:Verdict)-[:WAS_DERIVED_FROM]->(:Volatility)
+    (:Example)-[:TRACKED_IN {forgetting_events, confidence, variability, correctness}]->(:Run)
 
 ModelState, Dataset and Example are shared (many measurements name them) and keep only the
 event that created them, like Parameter; each MEASURED relationship carries its chunk's
@@ -19,7 +20,13 @@ from typing import Any
 
 from events.canonical import canonical_json
 from events.models.base import Event
-from events.models.shift import DatasetShiftMeasured, HypothesisTested, ShiftMeasured, ShiftRequested
+from events.models.shift import (
+    DatasetShiftMeasured,
+    HypothesisTested,
+    ShiftMeasured,
+    ShiftRequested,
+    TrainingInfluenceRecorded,
+)
 from events.store.port import StoredEvent
 from graph.handlers.common import (
     Handler,
@@ -239,10 +246,45 @@ def verdict_row(stored: StoredEvent, event: HypothesisTested, used: dict[int, St
     }
 
 
+TRAINING_INFLUENCE = f"""UNWIND $rows AS row
+CALL (row) {{
+  // The run's RunRecorded is in the same batch; a bare run covers the order types apply in.
+  MERGE (r:Run:Activity {{id: row.run}})
+    ON CREATE SET r.experiment = row.experiment, r.run_id = row.run_id,
+                  r.positions = [], r.event_ids = []
+  SET r.influence_every = row.every, r.influence_sha256 = row.influence_sha256,
+      r.volatility_curve = row.volatility_curve
+  WITH r, row
+  UNWIND row.documents AS doc
+  MERGE (x:Example:Entity {{id: doc.id}})
+    ON CREATE SET x.example_id = doc.example_id, x.index = doc.index, x.text = doc.text,
+                  {created_by("x")}
+  {first_mention("x")}
+  MERGE (x)-[t:TRACKED_IN {{id: doc.rel_id}}]->(r)
+  SET t += doc.figures
+  {track("t")}
+}}
+"""
+
+
+def training_influence_row(stored: StoredEvent, event: TrainingInfluenceRecorded) -> Row:
+    run = run_node_id(event.experiment, event.run_id)
+    documents = []
+    for d in event.documents:
+        node = f"{run}/train/{d.index}"
+        documents.append({"id": node, "example_id": f"train/{d.index}", "index": d.index, "text": d.text,
+                          "rel_id": rel_id("TRACKED_IN", node, run),
+                          "figures": d.model_dump(mode="json", exclude={"index", "text"})})
+    return {**base_row(stored), "run": run, "experiment": event.experiment, "run_id": event.run_id,
+            "every": event.every, "influence_sha256": event.influence_sha256,
+            "volatility_curve": canonical_json(event.volatility_curve), "documents": documents}
+
+
 HANDLERS: tuple[Handler, ...] = (
     Handler(ShiftRequested.event_type, SHIFT_REQUESTED, simple(request_row)),
     Handler(ShiftMeasured.event_type, SHIFT_MEASURED, simple(chunk_row)),
     Handler(DatasetShiftMeasured.event_type, DATASET_SHIFT_MEASURED, simple(summary_row)),
+    Handler(TrainingInfluenceRecorded.event_type, TRAINING_INFLUENCE, simple(training_influence_row)),
     Handler(HypothesisTested.event_type, HYPOTHESIS_TESTED, _verdicts),
 )
 """In the order a batch applies them: a verdict comes last, after what it cites."""

@@ -51,3 +51,11 @@ def get_verdict_provenance(verdict: str, ctx: ContextDep, settings: SettingsDep,
     """What a hypothesis verdict was derived from: a row per candidate data set, its volatility,
     measurement, model and log positions (shift_verdict_provenance)."""
     return named_answer(ctx, settings, "shift_verdict_provenance", {"verdict": verdict})
+
+
+@router.get("/examples/forgotten", response_model=AnswerPublic)
+def get_forgotten_examples(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
+                           experiment: str | None = None, limit: int | None = None) -> AnswerPublic:
+    """Training documents forgotten most inside training, with their cartography
+    (shift_forgotten_examples)."""
+    return named_answer(ctx, settings, "shift_forgotten_examples", {"experiment": experiment, "limit": limit})

@@ -332,6 +332,18 @@ def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
         """
         return session.call(lambda ctx: _named(ctx, "shift_volatility_knobs", {"benchmark": benchmark}))
 
+    @server.tool(name="forgotten_examples")
+    def _forgotten_examples(experiment: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """The training documents forgotten most while training: runs whose spec set influence_every
+        track a sample of their training documents; a forgetting event is a document the model got
+        right at one recording and wrong at the next (Toneva et al. 2019). Each row: run, document
+        index and text, forgetting_events, never_learned, and its cartography (confidence = mean
+        probability of its gold tokens, variability = its std, correctness = share of recordings
+        right). `experiment` keeps one experiment; `limit` defaults to 20.
+        """
+        params = {"experiment": experiment, "limit": limit}
+        return session.call(lambda ctx: _named(ctx, "shift_forgotten_examples", params))
+
     @server.tool(name="verdict_provenance")
     def _verdict_provenance(verdict: str) -> dict[str, Any]:
         """What a verdict on the compatibility hypothesis (does volatility measured before training

@@ -154,3 +154,24 @@ def trainer_children() -> list[int]:
         if ppid == os.getpid() and b"workers.child" in cmdline:
             found.append(int(proc.name))
     return found
+
+
+def test_a_run_that_records_influence_logs_it_with_its_trajectories_as_a_blob(log: Log) -> None:
+    import hashlib
+    import json
+
+    from events.store.blobs import get_blob
+
+    # Given a run asked to record per-example influence every 5 steps
+    log.request("tracked", influence_every=5, influence_examples=8)
+    run_embedded(log.experiment)
+    # Then its terminal batch holds what it recorded: the tracked documents' cartography and
+    # forgetting, the volatility curve, and the whole influence.json as a content-addressed blob
+    [recorded] = log.events("TrainingInfluenceRecorded")
+    assert len(recorded.data["documents"]) == 8
+    assert len(recorded.data["volatility_curve"]) == len(recorded.data["steps"]) >= 2
+    blob = get_blob(recorded.data["influence_sha256"], log.home / "blobs" / "sha256")
+    assert hashlib.sha256(blob).hexdigest() == recorded.data["influence_sha256"]
+    assert json.loads(blob)["steps"] == recorded.data["steps"]
+    [completed] = log.events("RunCompleted")
+    assert recorded.position < completed.position  # one batch: there exactly when the run ended
