@@ -16,7 +16,7 @@ generalises worse and makes it forget more. Read top-down:
    shuffled_answers the old questions with each attribute's answers permuted across people
 3. each candidate's shift on the base, before any training on it (shift.measure): volatility,
    total_shift, net_shift, coherence, noise_scale, and the per-example figures; the probe is
-   the untouched old facts, so probe_shift is one-step forgetting.
+   (the first `probe_facts` of) the untouched old facts, so probe_shift is one-step forgetting.
 4. per seed and candidate: a copy of the base fine-tuned on the candidate for a fixed budget
    (AdamW, warm-up and cosine as train.py; the loss is the completion's tokens, as shift's l_i;
    the seed draws the example order). Outcomes, answer loss (nats, primary: smooth at this
@@ -103,6 +103,7 @@ class HypothesisConfig:
     shift_metrics: str = "full"  # "norms" is cheaper: no loss_drop, probe_shift, hidden_shift
     shift_lr: float = 1e-3
     shift_optimizer: str = "sgd"
+    probe_facts: int = 48  # the first untouched old facts, the probe of probe_shift (full metrics)
     # --- fine-tuning one candidate (every candidate gets the same budget)
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 24
@@ -269,7 +270,8 @@ def run(config: HypothesisConfig = HypothesisConfig(), progress: Progress | None
 
     # --- 3. each candidate's shift, before training on it
     measured = measured_model(base, tokenizer, config.base_context)
-    probe = [_example(f"probe:{pair.person}:{pair.attribute}", pair) for pair in forgetting_set]
+    probe = [_example(f"probe:{pair.person}:{pair.attribute}", pair)
+             for pair in forgetting_set[:config.probe_facts]]
     shift_config = ShiftConfig(lr=config.shift_lr, optimizer=config.shift_optimizer,
                                metrics=config.shift_metrics)
     candidate_results: list[CandidateResult] = []
