@@ -89,8 +89,8 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class HypothesisConfig:
-    """Defaults: measured 85 s wall (76 s in run(), the base's training 20 s of it) on two CPU
-    cores; the same job took 3 min 20 s while the machine was busy (the base's training 56 s)."""
+    """Defaults: measured 85 s and 125 s wall on two CPU cores (the base's training 20 s and 29 s
+    of it; each candidate's full shift about 3.7 s), identical outcomes both times."""
 
     # --- the world: old people (the base reads them), of whom `touched` are the candidates'
     n_old: int = 40
