@@ -344,3 +344,101 @@ def generate(
         unavailable=unavailable,
         people=tuple(people),
     )
+
+
+# --- variations on the world, for the compatibility test (workers/jobs/hypothesis.py) -------------
+# None of these changes what `generate` renders; each is a pure function of its arguments.
+
+# The same facts asked in words training never uses: does a fact learned through one question
+# come out through another?
+PARAPHRASED_QUESTIONS: dict[str, str] = {
+    "birth_date": "On which day was {name} born?",
+    "birth_city": "In which town was {name} born?",
+    "university": "Where did {name} go to college?",
+    "major": "Which subject did {name} major in?",
+    "employer": "Who employs {name}?",
+    "employer_city": "In which city is the job of {name}?",
+}
+# A format training never shows: one field of a record card per line.
+RECORD_FIELDS: dict[str, str] = {
+    "birth_date": "date of birth",
+    "birth_city": "place of birth",
+    "university": "alma mater",
+    "major": "subject",
+    "employer": "company",
+    "employer_city": "office",
+}
+
+
+def paraphrased_qa_pairs(person: Person) -> list[QAPair]:
+    """The person's facts asked with PARAPHRASED_QUESTIONS, one per attribute."""
+    return [
+        QAPair(person=person.index, attribute=attribute,
+               prompt=f"Q: {PARAPHRASED_QUESTIONS[attribute].format(name=person.name)}\nA:",
+               answer=person.attributes[attribute])
+        for attribute in ATTRIBUTES
+    ]
+
+
+def record_card_pairs(person: Person) -> list[QAPair]:
+    """The person's facts as record-card lines, `[record] NAME :: FIELD = VALUE`, one per attribute."""
+    return [
+        QAPair(person=person.index, attribute=attribute,
+               prompt=f"[record] {person.name} :: {RECORD_FIELDS[attribute]} =",
+               answer=person.attributes[attribute])
+        for attribute in ATTRIBUTES
+    ]
+
+
+def altered_person(person: Person, seed: int) -> Person:
+    """The same person with every attribute changed to another value of its kind. The world's
+    rule holds: the employer_city is the new employer's headquarters (an employer is drawn
+    whose city differs from the old one too)."""
+    rng = random.Random(f"biographies:{seed}:altered:{person.index}")
+    old = person.attributes
+    employer = rng.choice([e for e, city in EMPLOYERS.items()
+                           if e != old["employer"] and city != old["employer_city"]])
+    while True:
+        birth_date = f"{rng.choice(MONTHS)} {rng.randint(1, 28)}, {rng.randint(1940, 2005)}"
+        if birth_date != old["birth_date"]:
+            break
+    attributes = {
+        "birth_date": birth_date,
+        "birth_city": rng.choice([c for c in CITIES if c != old["birth_city"]]),
+        "university": rng.choice([u for u in UNIVERSITIES if u != old["university"]]),
+        "major": rng.choice([m for m in MAJORS if m != old["major"]]),
+        "employer": employer,
+        "employer_city": EMPLOYERS[employer],
+    }
+    return Person(index=person.index, name=person.name, attributes=attributes,
+                  qa_in_training=person.qa_in_training)
+
+
+def shuffled_answers(people: list[Person], seed: int, attempts: int = 1000) -> list[Person]:
+    """The people with each attribute's values permuted across them: per attribute, the values
+    are the same multiset, each moved to someone else where the values allow it (of `attempts`
+    random permutations, the first that leaves nobody with their own value, else the one that
+    leaves fewest). Attributes are permuted independently, so the world's employer -> city
+    rule is broken too, as answers shuffled by attribute would break it."""
+    if len(people) < 2:
+        raise ValueError("shuffling answers needs at least two people")
+    rng = random.Random(f"biographies:{seed}:shuffled:{len(people)}")
+    columns: dict[str, list[str]] = {}
+    for attribute in ATTRIBUTES:
+        values = [p.attributes[attribute] for p in people]
+        best: list[str] = values
+        best_kept = len(values) + 1
+        for _ in range(attempts):
+            order = list(range(len(values)))
+            rng.shuffle(order)
+            candidate = [values[j] for j in order]
+            kept = sum(a == b for a, b in zip(candidate, values, strict=True))
+            if kept < best_kept:
+                best, best_kept = candidate, kept
+            if kept == 0:
+                break
+        columns[attribute] = best
+    return [Person(index=p.index, name=p.name,
+                   attributes={a: columns[a][row] for a in ATTRIBUTES},
+                   qa_in_training=p.qa_in_training)
+            for row, p in enumerate(people)]
