@@ -7,20 +7,36 @@ dispatched again here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from dramatiq import Worker
 
-from events.models.shift import DatasetShiftMeasured, ShiftRequested
+from events.models.shift import (
+    DataSet,
+    DatasetShiftMeasured,
+    ModelState,
+    ShiftInputRejected,
+    ShiftRequested,
+    ShiftSettings,
+    measurement_id,
+    shift_stream,
+)
 from events.settings import EventsSettings
 from events.store import EventStore
+from events.store.blobs import tree_sha256
 from events.store.factory import open_store
 from workers import measurement
 from workers.actors import declare_actors
 from workers.attempt import Outcome
 from workers.broker import make_broker
 from workers.dispatch import Dispatcher
+from workers.jobs.shift import Example, ShiftConfig
 from workers.measurement import Progress
 from workers.settings import WorkerSettings
 
@@ -63,3 +79,51 @@ def measure_shift(request: ShiftRequested, *, progress: Progress | None = None,
     finally:
         if own:
             log_store.close()
+
+
+def test_hypothesis(config: dict[str, Any], work_dir: Path, *, store: EventStore,
+                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the compatibility test here, each candidate's pre-training shift measured through the
+    log (a ShiftRequested, its chunks and its DatasetShiftMeasured, like `knobs shift measure`);
+    returns the job's result JSON, each candidate with its measurement id."""
+    from workers.jobs.hypothesis import HypothesisConfig, run  # loads torch: only when asked
+
+    fields: dict[str, Any] = {k: tuple(v) if k == "seeds" else v for k, v in config.items()}
+    try:
+        settings = HypothesisConfig(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ShiftInputRejected(f"hypothesis config: {exc}") from exc
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    def measure_candidate(name: str, examples: list[Example], probe: list[Example], shift: ShiftConfig,
+                          base_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+        data = _write_examples(work_dir / "candidates" / f"{name}.jsonl", examples)
+        probe_set = _write_examples(work_dir / "probe.jsonl", probe) if probe else None
+        model = ModelState(kind="directory", ref=f"hypothesis base ({work_dir.name})", path=str(base_dir),
+                           sha256=tree_sha256(base_dir))
+        chunk = 32
+        shift_settings = ShiftSettings(lr=shift.lr, optimizer=shift.optimizer,
+                                       metrics=shift.metrics, truncate=shift.truncate,
+                                       chunk=chunk)
+        request = ShiftRequested(
+            measurement_id=measurement_id(model.sha256, data.sha256, probe_set.sha256 if probe_set else None,
+                                          shift_settings),
+            model=model, dataset=data, probe=probe_set, settings=shift_settings,
+            chunks=math.ceil(len(examples) / chunk))
+        summary = measurement.run(store, measurement.prepare(request))
+        rows = [x for e in store.read_stream(shift_stream(request.measurement_id))
+                if e.event_type == "ShiftMeasured" for x in e.data["examples"]]
+        return summary.figures.model_dump(mode="json"), rows, request.measurement_id
+
+    result = run(settings, progress, measure_candidate=measure_candidate, work_dir=work_dir)
+    return result.to_json()
+
+
+def _write_examples(path: Path, examples: list[Example]) -> DataSet:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [{"id": e.id, "text": e.target} if e.plain_text else
+             {"id": e.id, "prompt": e.prompt, "completion": e.target} for e in examples]
+    data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+    path.write_bytes(data)
+    return DataSet(sha256=hashlib.sha256(data).hexdigest(), name=path.name, path=str(path.resolve()),
+                   examples=len(examples))

@@ -11,10 +11,12 @@ carries. Names and definitions are the README's "Influence and volatility" secti
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.canonical import canonical_json
 from events.models.base import Event, register
 from events.models.rankings import UsedEvent
 
@@ -30,6 +32,14 @@ class ShiftInputRejected(ValueError):
     Here, on the floor, so that services catch what the workers' loaders raise without
     importing them.
     """
+
+
+def measurement_id(model_sha256: str, data_sha256: str, probe_sha256: str | None,
+                   settings: ShiftSettings) -> str:
+    """The same model state, data, probe and settings are the same measurement (asking twice resumes)."""
+    identity = canonical_json({"model": model_sha256, "data": data_sha256, "probe": probe_sha256,
+                               "settings": settings.model_dump(mode="json")})
+    return hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
 def shift_stream(measurement_id: str) -> str:
@@ -240,6 +250,7 @@ __all__ = [
     "TrackedDocument",
     "TrainingInfluenceRecorded",
     "chunk_key",
+    "measurement_id",
     "shift_stream",
     "summary_key",
 ]

@@ -61,3 +61,16 @@ def get_blob(sha256: str, root: Path | None = None) -> bytes:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise BlobMissing(f"blob {sha256} at {path} does not match its sha256: it was altered")
     return data
+
+
+def tree_sha256(path: Path) -> str:
+    """sha256 over the sorted (relative path, file sha256) of every file under `path`: what names
+    a model directory (its weights, config and tokenizer) in a measurement."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        inner = hashlib.sha256()
+        with file.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                inner.update(block)
+        digest.update(f"{file.relative_to(path).as_posix()}\0{inner.hexdigest()}\n".encode())
+    return digest.hexdigest()

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from services.cli.output import emit_json, table
 from services.core.context import Context
 from services.shift.figures import Measurement, list_measurements, read_measurement
+from services.shift.hypothesis import DEMO_SPEC, Tested, list_verdicts, read_spec, run_test
 from services.shift.measure import ShiftOptions, build_request, measure
 from services.shift.tokens import example_tokens, render_html, render_terminal
 
@@ -137,4 +138,64 @@ def render_measurement(m: Measurement) -> str:
     if rows:
         lines += ["", "most moving examples:", table(["example", "grad_norm", "loss", "loss_drop",
                                                       "probe_shift"], rows)]
+    return "\n".join(lines)
+
+
+@app.command("hypothesis")
+def hypothesis_cmd(
+    spec: Path = typer.Argument(DEMO_SPEC, help="A hypothesis spec (default: the bundled "
+                                "services/data/demo-hypothesis.yaml)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the HypothesisTested event as JSON."),
+) -> None:
+    """Test the compatibility hypothesis: does a data set's volatility, measured before training on
+    it, predict what training learns, generalises and forgets? Records the verdict in the log."""
+    parsed = read_spec(spec)
+    with Context() as ctx:
+        tested = run_test(ctx.store(), parsed, ctx.home / "artifacts" / "hypothesis",
+                          progress=lambda message: typer.echo(message, err=True))
+    if json_out:
+        emit_json(tested.event.model_dump(mode="json"))
+        return
+    typer.echo(render_verdict(tested))
+
+
+@app.command("verdicts")
+def verdicts_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every hypothesis verdict in the log."""
+    with Context() as ctx:
+        found = list_verdicts(ctx.store())
+    if json_out:
+        emit_json([v.model_dump(mode="json") for v in found])
+        return
+    typer.echo(table(["test id", "name", "verdict", "candidates"],
+                     [[v.test_id, v.name, v.verdict, len(v.candidates)] for v in found])
+               if found else "no verdicts yet: `knobs shift hypothesis`")
+
+
+def render_verdict(tested: Tested) -> str:
+    v = tested.event
+    outcomes = [c.outcome for c in v.correlations]
+    rows = []
+    for c in v.candidates:
+        means = {}
+        for name in outcomes:
+            values = [r[name] for r in c["runs"] if r.get(name) is not None]
+            means[name] = sum(values) / len(values) if values else None
+        rows.append([c["name"], c["volatility"], *(means[o] for o in outcomes)])
+    lines = [f"hypothesis {v.name} ({v.test_id}): {v.verdict.upper()}"
+             + ("" if tested.fresh else " (from the log)"),
+             "volatility measured before training; outcomes after fine-tuning, mean over seeds "
+             "(losses in nats: learned and generalised lower is better, forgotten = rise over the base)", "",
+             table(["candidate", "volatility", *outcomes], rows), "",
+             table(["outcome", "expected sign", "spearman", "95% bootstrap", "verdict"],
+                   [[c.outcome, "+" if c.expected_sign > 0 else "-", c.spearman,
+                     f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]" if c.ci else None, c.verdict]
+                    for c in v.correlations])]
+    for c in v.curriculum:
+        if c["ascending_minus_descending"] is not None and c["interval"]:
+            low, high = c["interval"]
+            lines.append(f"curriculum {c['outcome']}: ascending - descending volatility order "
+                         f"{c['ascending_minus_descending']:+.4f} [{low:+.4f}, {high:+.4f}]")
+    lines.append(f"recorded as HypothesisTested at position {tested.position}; `knobs audit {v.test_id}` "
+                 "traces it to every measurement")
     return "\n".join(lines)

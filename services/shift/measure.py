@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from events.canonical import canonical_json
 from events.models.experiments import RunCompleted, run_stream
 from events.models.shift import (
     DataSet,
@@ -24,8 +23,10 @@ from events.models.shift import (
     ShiftInputRejected,
     ShiftRequested,
     ShiftSettings,
+    measurement_id,
 )
 from events.store import EventStore
+from events.store.blobs import tree_sha256
 from services.core import plugins
 from services.core.errors import BadInput
 
@@ -50,24 +51,12 @@ class ShiftOptions:
     chunk: int = DEFAULT_CHUNK
 
 
-def directory_sha256(path: Path) -> str:
-    """sha256 over the sorted (relative path, file sha256) of every file under `path`."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        inner = hashlib.sha256()
-        with file.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                inner.update(block)
-        digest.update(f"{file.relative_to(path).as_posix()}\0{inner.hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
 def resolve_model(store: EventStore, ref: str) -> ModelState:
     """A directory as given, else a run's artifact; a clear error for neither."""
     path = Path(ref).expanduser()
     if path.is_dir():
         return ModelState(kind="directory", ref=ref, path=str(path.resolve()),
-                          sha256=directory_sha256(path))
+                          sha256=tree_sha256(path))
     if path.exists():
         raise ShiftRequestError(f"{ref}: not a directory (give a model directory or a run as "
                                 "'<experiment>/<run_id>')")
@@ -85,7 +74,7 @@ def resolve_model(store: EventStore, ref: str) -> ModelState:
     artifact_dir = Path(artifact)
     if not artifact_dir.is_dir():
         raise ShiftRequestError(f"run {ref}: its artifact {artifact} is gone from this machine")
-    return ModelState(kind="run", ref=ref, path=str(artifact_dir), sha256=directory_sha256(artifact_dir))
+    return ModelState(kind="run", ref=ref, path=str(artifact_dir), sha256=tree_sha256(artifact_dir))
 
 
 def describe_data(path: Path, what: str = "data") -> DataSet:
@@ -116,11 +105,9 @@ def build_request(store: EventStore, model: str, data: Path, probe: Path | None,
                              metrics=options.metrics, tokens=options.tokens or options.integrated_gradients,
                              integrated_gradients=options.integrated_gradients,
                              truncate=options.truncate, chunk=options.chunk)
-    identity = canonical_json({"model": state.sha256, "data": dataset.sha256,
-                               "probe": probe_set.sha256 if probe_set else None,
-                               "settings": settings.model_dump(mode="json")})
     return ShiftRequested(
-        measurement_id=hashlib.sha256(identity.encode()).hexdigest()[:24],
+        measurement_id=measurement_id(state.sha256, dataset.sha256, probe_set.sha256 if probe_set else None,
+                                      settings),
         model=state, dataset=dataset, probe=probe_set, settings=settings,
         chunks=math.ceil(dataset.examples / options.chunk),
     )

@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,7 @@ class CandidateResult:
     per_example: list[dict[str, Any]]  # shift's ExampleShift per example, with its id
     before: Outcomes  # the base on this candidate's facts (forgotten_* are 0)
     shift_seconds: float
+    measurement_id: str | None = None  # when measured through the log (MeasureCandidate)
 
 
 @dataclass
@@ -229,12 +231,23 @@ def _finite(value: Any) -> Any:
 
 # --- the job --------------------------------------------------------------------------------------
 
-def run(config: HypothesisConfig = HypothesisConfig(), progress: Progress | None = None) -> HypothesisResult:
+MeasureCandidate = Callable[[str, list[Example], list[Example], ShiftConfig, Path],
+                            tuple[dict[str, Any], list[dict[str, Any]], str]]
+"""(candidate name, its examples, the probe, settings, the base's checkpoint directory) ->
+(data-set figures, per-example figures with "id" and "grad_norm", measurement id): how the
+service side measures each candidate as events in the log instead of in memory."""
+
+
+def run(config: HypothesisConfig = HypothesisConfig(), progress: Progress | None = None,
+        measure_candidate: MeasureCandidate | None = None, work_dir: Path | None = None) -> HypothesisResult:
+    """The whole test; with `work_dir` the base checkpoint is kept there (a measurement names it)."""
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    with tempfile.TemporaryDirectory(prefix="knobs-hypothesis-") as tmp:
+    keep: AbstractContextManager[str] = nullcontext(str(work_dir)) if work_dir is not None \
+        else tempfile.TemporaryDirectory(prefix="knobs-hypothesis-")
+    with keep as tmp:
         # --- 1. the base: biographies and QA of the old people
         say(f"base: training on {config.n_old} old people")
         base_dir = Path(tmp) / "base"
@@ -288,16 +301,21 @@ def run(config: HypothesisConfig = HypothesisConfig(), progress: Progress | None
     grad_norm: dict[str, float] = {}  # example id -> grad_norm on the base, for the curriculum
     for candidate in candidates:
         measuring = time.perf_counter()
-        report = measure(measured, candidate.examples, probe, shift_config)
-        grad_norm.update({e.id: e.grad_norm for e in report.examples})
+        if measure_candidate is not None:
+            figures, rows, measurement_id = measure_candidate(candidate.name, candidate.examples, probe,
+                                                              shift_config, base_dir)
+        else:
+            report = measure(measured, candidate.examples, probe, shift_config)
+            figures, rows, measurement_id = asdict(report.dataset), [asdict(e) for e in report.examples], None
+        grad_norm.update({str(e["id"]): float(e["grad_norm"]) for e in rows})
         candidate_results.append(CandidateResult(
-            name=candidate.name, examples=len(candidate.examples), shift=asdict(report.dataset),
-            per_example=[asdict(e) for e in report.examples],
+            name=candidate.name, examples=len(candidate.examples), shift=figures, per_example=rows,
+            measurement_id=measurement_id,
             before=scored(base, candidate, base_reference),
             shift_seconds=round(time.perf_counter() - measuring, 2),
         ))
-        say(f"shift {candidate.name}: volatility {report.dataset.volatility:.3f}, "
-            f"coherence {report.dataset.coherence:.3f}")
+        say(f"shift {candidate.name}: volatility {figures['volatility']:.3f}, "
+            f"coherence {figures['coherence']:.3f}")
     del measured
 
     # --- 4. fine-tune a copy of the base on each candidate, per seed
