@@ -9,6 +9,7 @@ import typer
 from events.settings import knobs_home
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking
+from services.cli.shift_cmd import render_verdict
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.experiments.service import calibrated_rate, declare, plan
@@ -19,6 +20,7 @@ from services.ranking.audit import audit
 from services.ranking.matrix import rank_matrix
 from services.ranking.rank import RankOptions, rank
 from services.ranking.suggest import suggest_spec, write_spec
+from services.shift.hypothesis import DEMO_SPEC, read_spec, run_test
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"
@@ -49,9 +51,20 @@ def run_demo(data: Path | None, train: bool = True) -> None:
         typer.echo(render_audit(audit(ctx, last.ranking.ranking_id)))
         if train:
             train_and_rank(ctx)
-    typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, "
+            test_compatibility(ctx)
+    typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
                "`knobs export notes ./vault`, `knobs mcp`, `knobs serve`, `knobs services down`.")
+
+
+def test_compatibility(ctx: Context) -> None:
+    """Capability 3's question, answered with an interval: does volatility predict learning?"""
+    typer.secho("\n== the compatibility hypothesis: volatility before training vs what training does "
+                "(about two minutes)", bold=True)
+    tested = run_test(ctx.store(), read_spec(DEMO_SPEC), ctx.home / "artifacts" / "hypothesis",
+                      progress=lambda message: typer.echo(f"  {message}", err=True))
+    ctx.catch_up()
+    typer.echo(render_verdict(tested))
 
 
 def train_and_rank(ctx: Context) -> None:

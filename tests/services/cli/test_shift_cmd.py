@@ -233,3 +233,66 @@ def test_tokens_are_shaded_in_the_terminal_and_on_a_page(model_dir: Path, tmp_pa
     assert "most salient:" in plain.stdout and "page:" in plain.stdout
     missing = _knobs(home, "shift", "tokens", "nope")
     assert missing.returncode == 1 and "no token figures" in missing.stderr
+
+
+TINY_HYPOTHESIS = """\
+name: tiny-compat
+config: {n_old: 8, touched: 4, n_new: 4, base_layers: 1, base_d_model: 32, base_heads: 2,
+         base_context: 64, base_train_tokens: 20000, base_repetitions: 2, seeds: [0, 1], steps: 4,
+         batch: 8, curriculum_per_candidate: 4, curriculum_epochs: 1, probe_facts: 8,
+         shift_metrics: norms, exact_match: false}
+verdict: {resamples: 200}
+"""
+
+
+def test_the_hypothesis_is_tested_recorded_and_audited_down_to_its_measurements(
+        knobs_env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_HYPOTHESIS)
+    home = Path(knobs_env["KNOBS_HOME"])
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, text=True,
+                              capture_output=True, timeout=600, env=knobs_env)
+
+    # Given a tiny test, When it runs
+    done = run("shift", "hypothesis", str(spec), "--json")
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    # Then five candidates were each measured through the log before training, and the verdict
+    # names their summaries
+    kinds = [e.event_type for e in _events(home)]
+    assert kinds.count("ShiftRequested") == 5 and kinds.count("DatasetShiftMeasured") == 5
+    assert kinds[-1] == "HypothesisTested" and len(verdict["used_events"]) == 5
+    assert verdict["verdict"] in ("supported", "contradicted", "inconclusive")
+    assert {c["name"] for c in verdict["candidates"]} == {
+        "same_kind", "unseen_format", "new_people", "contradicting", "shuffled_answers"}
+    assert all(len(c["runs"]) == 2 for c in verdict["candidates"])  # two seeds each
+    # And asking again answers from the log
+    again = run("shift", "hypothesis", str(spec), "--json")
+    assert json.loads(again.stdout) == verdict and len(_events(home)) == len(kinds)
+    # And the audit traces it to every chunk, recomputes each volatility, and the graph agrees
+    audited = run("audit", verdict["test_id"], "--json")
+    assert audited.returncode == 0, audited.stderr
+    trail = json.loads(audited.stdout)
+    assert trail["problems"] == [] and trail["chain"]["ok"] and trail["graph"]["agrees"]
+    for c in trail["candidates"]:
+        assert c["volatility"] == pytest.approx(c["volatility_recomputed"], rel=1e-9)
+    listed = run("shift", "verdicts")
+    assert verdict["test_id"] in listed.stdout
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("name: x\nconfig: {touched: 50}\n", "touched=50"),
+    ("name: x\nconfig: {no_such_knob: 1}\n", "unexpected keyword"),
+    ("config: {}\n", "non-empty `name`"),
+    ("name: x\nverdict: {alpah: 0.1}\n", "unknown verdict options"),
+])
+def test_a_bad_hypothesis_spec_is_one_line_exit_2_and_nothing_logged(tmp_path: Path, content: str,
+                                                                     message: str) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(content)
+    done = _knobs(tmp_path / "home", "shift", "hypothesis", str(spec))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert _events(tmp_path / "home") == []
