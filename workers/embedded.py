@@ -127,3 +127,42 @@ def _write_examples(path: Path, examples: list[Example]) -> DataSet:
     path.write_bytes(data)
     return DataSet(sha256=hashlib.sha256(data).hexdigest(), name=path.name, path=str(path.resolve()),
                    examples=len(examples))
+
+
+GENERATED_KEYS = {"n_people": int, "qa_fraction": float, "format": str, "repetitions": int, "seed": int}
+
+
+def render_corpus(name: str, out_dir: Path) -> Path:
+    """A generated corpus as measurable JSONL: 'biographies[:key=value,...]' (n_people,
+    qa_fraction, format, repetitions, seed, as the training knobs), one {"id", "text"} line per
+    training document; the file's name says what it holds, its bytes name it in the log."""
+    from workers.data.sources import load_corpus
+
+    kind, _, options = name.partition(":")
+    if kind != "biographies":
+        raise ShiftInputRejected(f"--data {name!r}: a .jsonl file, or a generated corpus "
+                                 "'biographies[:n_people=N,qa_fraction=F,format=plain|qa|mixed,seed=S]'")
+    knobs: dict[str, Any] = {"n_people": 200, "qa_fraction": 0.5, "format": "mixed", "repetitions": 1,
+                             "seed": 0}
+    for part in filter(None, options.split(",")):
+        key, _, value = part.partition("=")
+        if key not in GENERATED_KEYS:
+            raise ShiftInputRejected(f"--data {name!r}: unknown option {key!r}; known: "
+                                     f"{sorted(GENERATED_KEYS)}")
+        try:
+            knobs[key] = GENERATED_KEYS[key](value)
+        except ValueError:
+            raise ShiftInputRejected(f"--data {name!r}: {key}={value!r} is not a "
+                                     f"{GENERATED_KEYS[key].__name__}") from None
+    try:
+        corpus = load_corpus("biographies", n_people=knobs["n_people"], qa_fraction=knobs["qa_fraction"],
+                             data_format=knobs["format"], repetitions=knobs["repetitions"],
+                             seed=knobs["seed"])
+    except ValueError as exc:
+        raise ShiftInputRejected(f"--data {name!r}: {exc}") from exc
+    label = "-".join(f"{k}{knobs[k]}" for k in sorted(knobs))
+    path = out_dir / f"biographies-{label}.jsonl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": f"doc{i}", "text": doc}) + "\n"
+                            for i, doc in enumerate(corpus.train)), encoding="utf-8")
+    return path

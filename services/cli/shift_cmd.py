@@ -12,7 +12,7 @@ from services.cli.output import emit_json, table
 from services.core.context import Context
 from services.shift.figures import Measurement, list_measurements, read_measurement
 from services.shift.hypothesis import DEMO_SPEC, Tested, list_verdicts, read_spec, run_test
-from services.shift.measure import ShiftOptions, build_request, measure
+from services.shift.measure import ShiftOptions, build_request, measure, resolve_data
 from services.shift.tokens import example_tokens, render_html, render_terminal
 
 app = typer.Typer(help="Per-example and per-token shift of a model, and data-set volatility "
@@ -23,8 +23,10 @@ app = typer.Typer(help="Per-example and per-token shift of a model, and data-set
 def measure_cmd(
     model: str = typer.Option(..., "--model", help="A run knobs trained ('<experiment>/<run_id>') or "
                               "a local transformers causal-LM (or peft adapter) directory."),
-    data: Path = typer.Option(..., "--data", help="JSONL, one example per line: {\"text\": ...} or "
-                              "{\"prompt\": ..., \"completion\": ...}, optional \"id\"."),
+    data: str = typer.Option(..., "--data", help="JSONL, one example per line: {\"text\": ...} or "
+                             "{\"prompt\": ..., \"completion\": ...}, optional \"id\"; or a generated "
+                             "corpus, "
+                             "'biographies[:n_people=N,qa_fraction=F,format=plain|qa|mixed,seed=S]'."),
     probe: Path | None = typer.Option(None, "--probe", help="JSONL probe set, for probe_shift and "
                                       "hidden_shift."),
     lr: float = typer.Option(1e-3, help="Step size of the one-example step."),
@@ -48,7 +50,7 @@ def measure_cmd(
                            truncate=not no_truncate, chunk=chunk)
     with Context() as ctx:
         store = ctx.store()
-        request = build_request(store, model, data, probe, options)
+        request = build_request(store, model, resolve_data(data, ctx.home), probe, options)
         with tqdm(total=request.dataset.examples, desc="shift", unit="ex", file=sys.stderr,
                   dynamic_ncols=True, disable=json_out and not sys.stderr.isatty()) as bar:
             def progress(done: int, total: int) -> None:

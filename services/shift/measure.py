@@ -88,6 +88,18 @@ def describe_data(path: Path, what: str = "data") -> DataSet:
                    examples=examples)
 
 
+def resolve_data(data: str, home: Path) -> Path:
+    """A JSONL file as given, or a generated corpus ('biographies[:n_people=...]') rendered to one
+    under $KNOBS_HOME/data by the workers (the same options give the same bytes)."""
+    if data.startswith("biographies"):
+        render: Callable[..., Any] = plugins.executor("corpus")
+        try:
+            return Path(render(data, home / "data"))
+        except ShiftInputRejected as exc:
+            raise ShiftRequestError(str(exc)) from exc
+    return Path(data)
+
+
 def build_request(store: EventStore, model: str, data: Path, probe: Path | None,
                   options: ShiftOptions) -> ShiftRequested:
     if options.chunk < 1:

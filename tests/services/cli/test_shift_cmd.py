@@ -296,3 +296,17 @@ def test_a_bad_hypothesis_spec_is_one_line_exit_2_and_nothing_logged(tmp_path: P
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert _events(tmp_path / "home") == []
+
+
+def test_a_generated_corpus_is_measured_like_a_file(model_dir: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = _knobs(home, "shift", "measure", "--model", str(model_dir), "--data",
+                  "biographies:n_people=4,format=plain,seed=3", "--metrics", "norms", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    rendered = Path(out["data"]["path"])
+    assert rendered.parent == home / "data" and rendered.name.startswith("biographies-")
+    assert len(out["examples"]) == out["data"]["examples"] == len(rendered.read_text().splitlines())
+    assert out["dataset"]["truncated"] >= 0
+    bad = _knobs(home, "shift", "measure", "--model", str(model_dir), "--data", "biographies:people=4")
+    assert bad.returncode == 2 and "unknown option 'people'" in bad.stderr
