@@ -1,4 +1,4 @@
-// What a hypothesis verdict was derived from: each candidate data set's volatility and the measurement behind it.
+// What a hypothesis verdict was derived from: each candidate's volatility and its measurement.
 // One row per candidate: the Volatility the verdict cites, its measurement, the model state
 // and data set measured, with the log positions and event ids at every step (the verdict's
 // HypothesisTested, the DatasetShiftMeasured, and the chunk events it summarised).

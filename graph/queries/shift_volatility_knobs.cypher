@@ -1,4 +1,4 @@
-// Which knobs make training volatile: the latest rankings of knobs on the training-volatility outcomes.
+// Which knobs make training volatile: the latest rankings on the training-volatility outcomes.
 // A run that records per-example influence (influence_every in its spec) scores
 // train_volatility (mean volatility over its recordings), train_volatility_final and
 // train_forgetting; ranking an experiment on them (`knobs rank EXP --benchmark

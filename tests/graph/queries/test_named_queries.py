@@ -18,12 +18,14 @@ from events.models.rankings import (
     UsedEvent,
     ValueEffect,
 )
+from events.models.shift import TrackedDocument, TrainingInfluenceRecorded
 from events.store.port import EventStore
 from graph.errors import UnknownQuery
 from graph.projector import Projector
 from graph.queries import NamedQuery, list_queries, load_query
 from graph.readonly import run_readonly
 from tests.graph.logs import SmallLog, append, ranking, small_log, used
+from tests.graph.test_shift_projection import DATA, shift_log
 
 REQUIRED = {"runs_for_benchmark", "ranking_provenance", "rankings_using_run", "knobs_for_benchmark",
             "experiments", "influence_range", "underused_parameters", "rankings", "knobs_matrix"}
@@ -73,9 +75,20 @@ def test_every_named_query_passes_the_read_only_gate(
     # A ranking that flags a parameter, so that underused_parameters has something to say.
     evidence = used(store, [projected.run_base, projected.score_base])
     append(store, assessed("rk-2", "tfm", "bleu", evidence, as_of=store.head()))
+    # Shift measurements, a verdict and a run's tracked documents, for the shift_* queries.
+    shift_log(store)
+    append(store, TrainingInfluenceRecorded(
+        experiment="tfm", run_id="a", every=5, steps=[5, 10],
+        volatility_curve=[{"step": 5, "volatility": 0.3}],
+        documents=[TrackedDocument(index=0, text="Anya was born", recordings=2, confidence=0.2,
+                                   variability=0.1, correctness=0.5, forgetting_events=1,
+                                   never_learned=False, final_loss=2.0,
+                                   final_grad_norm=1.0)],
+        influence_sha256="c" * 64))
     Projector(graph, store).run_once()
     params = {"experiment": "tfm", "benchmark": "bleu", "ranking_id": "rk-1", "run_id": "a",
-              "parameter": "lr", "method": None}
+              "parameter": "lr", "method": None, "dataset": DATA, "verdict": "h1", "model": None,
+              "measurement": None, "limit": None}
     for q in list_queries():
         result = run_readonly(graph, q.cypher, params)
         assert result.rows, f"{q.name} returned nothing over the small log"
