@@ -32,7 +32,8 @@ def test_a_requested_run_trains_and_records_its_facts_once(log: Log) -> None:
     # Then it trained, scored every benchmark and recorded the run with its costs, once
     assert sent == 1 and [o.status for _, o in outcomes] == ["completed"]
     types = [e.event_type for e in log.events()]
-    assert types[:3] == ["RunRequested", "RunDispatched", "RunStarted"]
+    # The dispatcher records the hand-off after sending, so a quick worker may start first.
+    assert types[0] == "RunRequested" and sorted(types[1:3]) == ["RunDispatched", "RunStarted"]
     assert types[-1] == "RunCompleted"
     [recorded] = log.events("RunRecorded")
     costs = recorded.data["costs"]
