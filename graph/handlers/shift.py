@@ -57,6 +57,11 @@ def _shared(var: str, pattern: str, props: str) -> str:
     return f"MERGE {pattern}\n  ON CREATE SET {var} += {props}, {created_by(var)}\n  {first_mention(var)}"
 
 
+def _bare(var: str, pattern: str) -> str:
+    """MERGE a node another type owns, with empty evidence lists until its own event arrives."""
+    return f"MERGE {pattern}\n    ON CREATE SET {var}.positions = [], {var}.event_ids = []"
+
+
 SHIFT_REQUESTED = f"""UNWIND $rows AS row
 CALL (row) {{
 {newest_head("m", "(m:Measurement:Activity {id: row.id})")}
@@ -92,10 +97,8 @@ SHIFT_MEASURED = f"""UNWIND $rows AS row
 CALL (row) {{
   // The request is earlier in the log and first in a batch's order: a bare node only guards
   // a log that lost it.
-  MERGE (m:Measurement:Activity {{id: row.measurement}})
-    ON CREATE SET m.positions = [], m.event_ids = []
-  MERGE (d:Dataset:Entity {{id: row.dataset}})
-    ON CREATE SET d.positions = [], d.event_ids = []
+  {_bare("m", "(m:Measurement:Activity {id: row.measurement})")}
+  {_bare("d", "(d:Dataset:Entity {id: row.dataset})")}
   WITH m, d, row
   UNWIND row.examples AS ex
   MERGE (x:Example:Entity {{id: ex.id}})
@@ -115,13 +118,11 @@ DATASET_SHIFT_MEASURED = f"""UNWIND $rows AS row
 CALL (row) {{
 {newest_head("v", "(v:Volatility:Entity {id: row.id})")}
 CALL (v, row) {{
-  MERGE (m:Measurement:Activity {{id: row.measurement}})
-    ON CREATE SET m.positions = [], m.event_ids = []
+  {_bare("m", "(m:Measurement:Activity {id: row.measurement})")}
   {merge_tracked("su", "(v)-[su:SUMMARIZES {id: row.summarizes_id}]->(m)")}
 }}
 CALL (v, row) {{
-  MERGE (d:Dataset:Entity {{id: row.dataset}})
-    ON CREATE SET d.positions = [], d.event_ids = []
+  {_bare("d", "(d:Dataset:Entity {id: row.dataset})")}
   {merge_tracked("od", "(v)-[od:OF_DATASET {id: row.of_dataset_id}]->(d)")}
 }}
 }}
