@@ -1,6 +1,14 @@
 """Event models, one module per area; importing this package registers them all."""
 
 from events.models.base import Event, JSONScalar, decode, event_types, register, upcaster
+from events.models.distillation import (
+    CloudAssessed,
+    DistillateAssessed,
+    DistillateGenerated,
+    DistillationCompleted,
+    DistillationRequested,
+    LensDefined,
+)
 from events.models.experiments import (
     ExperimentDeclared,
     RunCompleted,
@@ -40,14 +48,20 @@ __all__ = [
     "TRAINING_BENCHMARKS",
     "TRAINING_KNOBS",
     "BenchmarkScored",
+    "CloudAssessed",
     "CostEfficiency",
     "DatasetShiftMeasured",
     "Direction",
+    "DistillateAssessed",
+    "DistillateGenerated",
+    "DistillationCompleted",
+    "DistillationRequested",
     "Event",
     "ExperimentDeclared",
     "HypothesisTested",
     "JSONScalar",
     "Knee",
+    "LensDefined",
     "LeverageFlag",
     "NoiseVerdict",
     "ParameterRanking",
