@@ -30,6 +30,14 @@ REASONS = ("empty", "refusal", "echo", "too_short", "too_long", "answer_missing"
 """Why a distillate is rejected, in the order the checks run (a distillate keeps every reason)."""
 
 
+class DistillInputRejected(ValueError):
+    """A pair source, lens or setting a distillation cannot use; raised before anything is logged.
+
+    Here, on the floor, so that services catch what the workers' loaders raise without
+    importing them (as `ShiftInputRejected` for measurements).
+    """
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -276,6 +284,7 @@ __all__ = [
     "REASONS",
     "Checks",
     "CloudAssessed",
+    "DistillInputRejected",
     "DistillateAssessed",
     "DistillateGenerated",
     "DistillationCompleted",
