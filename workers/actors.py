@@ -18,11 +18,15 @@ import dramatiq
 from dramatiq import Actor, Broker
 from dramatiq.middleware import CurrentMessage
 
-from events.settings import EventsSettings
+from events.models.distillation import DistillationBatchFailed, LLMUnavailable
+from events.settings import EventsSettings, knobs_home
 from events.store import EventStore
 from events.store.factory import open_store
 from workers.attempt import Attempt, Outcome, RetryableError
-from workers.settings import WorkerSettings
+from workers.distillation import Job, Progress, keyed, run_batch
+from workers.jobs.distill import ClientSettings, ResponseCache
+from workers.jobs.distill_checks import Embedder
+from workers.settings import LLMSettings, WorkerSettings
 
 log = logging.getLogger("knobs.workers.actors")
 
@@ -37,6 +41,7 @@ def worker_name() -> str:
 @dataclass(frozen=True)
 class Actors:
     train_run: Actor[[str, str], None]
+    distill_batch: Actor[[str, int], None]
 
     @property
     def queue(self) -> str:
@@ -45,7 +50,8 @@ class Actors:
 
 def declare_actors(broker: Broker, settings: WorkerSettings,
                    store_factory: Callable[[], EventStore] | None = None,
-                   on_outcome: Callable[[str, str, Outcome], None] | None = None) -> Actors:
+                   on_outcome: Callable[[str, str, Outcome], None] | None = None,
+                   on_distill_progress: Progress | None = None) -> Actors:
     """Declare the actors on `broker`; `store_factory` opens the event log for each message."""
     open_log = store_factory or (lambda: open_store(EventsSettings()))
 
@@ -82,4 +88,48 @@ def declare_actors(broker: Broker, settings: WorkerSettings,
         min_backoff=1_000,
         max_backoff=30_000,
     )(train_run)
-    return Actors(train_run=actor)
+    return Actors(train_run=actor, distill_batch=declare_distill(broker, settings, open_log,
+                                                                 on_distill_progress))
+
+
+def distill_job(settings: WorkerSettings, progress: Progress | None = None) -> Job:
+    llm = LLMSettings()
+    home = knobs_home()
+    return Job(api_key_for=llm.api_key_for, cache=ResponseCache(home / "cache" / "llm"),
+               client=ClientSettings(concurrency=llm.concurrency, timeout_s=llm.timeout_s,
+                                     max_retries=llm.max_retries),
+               embedder_factory=lambda: Embedder(cache_root=home / "cache"), progress=progress)
+
+
+def declare_distill(broker: Broker, settings: WorkerSettings, open_log: Callable[[], EventStore],
+                    progress: Progress | None) -> Actor[[str, int], None]:
+    """One message per batch of pairs. A redelivered batch resumes (its keys refuse copies); a
+    batch that gives up on the server records DistillationBatchFailed, so whoever waits hears."""
+    job = distill_job(settings, progress)
+
+    def distill_batch(distillation: str, batch: int) -> None:
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message else 0
+        store = open_log()
+        try:
+            try:
+                run_batch(store, distillation, batch, job)
+            except LLMUnavailable as exc:
+                if retries < settings.max_retries and settings.broker != "stub":
+                    raise
+                attempt = f"{message.message_id if message else 'direct'}/r{retries}"
+                store.append([keyed(DistillationBatchFailed(
+                    distillation_id=distillation, batch=batch, reason=str(exc), worker=worker_name()),
+                    f"distill-batch-failed:{distillation}:{batch}:{attempt}")])
+                log.error("distillation %s batch %d gave up: %s", distillation, batch, exc)
+                if settings.broker == "stub":
+                    raise
+        finally:
+            store.close()
+
+    return dramatiq.actor(
+        broker=broker, actor_name="distill_batch", queue_name=settings.distill_queue,
+        time_limit=(settings.distill_time_limit_s + GRACE_S) * 1000,
+        max_retries=0 if settings.broker == "stub" else settings.max_retries,
+        min_backoff=2_000, max_backoff=60_000,
+    )(distill_batch)

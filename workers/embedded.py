@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,17 @@ from workers.actors import declare_actors
 from workers.attempt import Outcome
 from workers.broker import make_broker
 from workers.dispatch import Dispatcher
+from workers.distillation import Progress as DistillProgress
+from workers.distillation import batch_pairs, batches, complete_if_done, read_state
+from workers.jobs.distill import Endpoint, models_served
 from workers.jobs.shift import Example, ShiftConfig
 from workers.measurement import Progress
-from workers.settings import WorkerSettings
+from workers.settings import LLMSettings, WorkerSettings
 
 log = logging.getLogger("knobs.workers.embedded")
+
+DISTILL_MESSAGES = uuid.UUID("5c2e8a41-9d3b-5f7e-a6c1-4b8d2e0f9a36")
+"""Fixed forever: a batch's message id is uuid5(DISTILL_MESSAGES, '<distillation>/<batch>')."""
 
 
 def run_embedded(experiment: str, *, threads: int = 1,
@@ -166,3 +173,48 @@ def render_corpus(name: str, out_dir: Path) -> Path:
     path.write_text("".join(json.dumps({"id": f"doc{i}", "text": doc}) + "\n"
                             for i, doc in enumerate(corpus.train)), encoding="utf-8")
     return path
+
+
+def run_distillation(distillation: str, *, broker: str = "stub",
+                     progress: DistillProgress | None = None) -> list[int]:
+    """Every batch of `distillation` that is not assessed yet, as Dramatiq messages.
+
+    On the embedded StubBroker (the default) a worker in this process runs them and this returns
+    when they are done (a batch that gave up raises LLMUnavailable: its finished work is logged).
+    With `broker='rabbitmq'|'redis'` the messages go to that broker for `knobs worker` processes
+    (message ids follow from the batch, so asking twice does not double the work) and this
+    returns at once. Either way: the batches sent.
+    """
+    settings = WorkerSettings(broker=broker)
+    with open_store(EventsSettings()) as store:
+        state = read_state(store, distillation)
+        pending = [b for b in range(batches(state.request))
+                   if any(p.id not in state.clouds for p in batch_pairs(state.request, b))]
+        if not pending:
+            complete_if_done(store, distillation)
+            return []
+    dramatiq_broker = make_broker(settings)
+    actors = declare_actors(dramatiq_broker, settings, on_distill_progress=progress)
+    worker = Worker(dramatiq_broker, worker_threads=1) if broker == "stub" else None
+    try:
+        if worker is not None:
+            worker.start()
+        for b in pending:
+            message = actors.distill_batch.message(distillation, b)
+            dramatiq_broker.enqueue(message.copy(message_id=str(uuid.uuid5(
+                DISTILL_MESSAGES, f"{distillation}/{b}"))))
+        if worker is not None:
+            dramatiq_broker.join(actors.distill_batch.queue_name)
+            worker.join()
+        return pending
+    finally:
+        if worker is not None:
+            worker.stop()
+        dramatiq_broker.close()
+
+
+def llm_models(base_url: str) -> list[str]:
+    """What the server at `base_url` serves, asked with the key the workers would use (checks
+    the URL and the key before a distillation is logged; LLMUnavailable names what failed)."""
+    endpoint = Endpoint(base_url, LLMSettings().api_key_for(base_url), "")
+    return models_served(endpoint)

@@ -40,6 +40,10 @@ class WorkerSettings(BaseSettings):
     """Concurrent runs per worker process (1 per GPU; CPU runs share the cores anyway)."""
     progress_every_s: float = 2.0
     """At most one RunProgressed event per attempt this often."""
+    distill_queue: str = "knobs.distill"
+    """The distillation queue: one message per batch of pairs."""
+    distill_time_limit_s: int = 3600
+    """Wall-clock limit of one batch (requests, embeddings and checks of `batch_pairs` pairs)."""
 
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir or knobs_home() / "artifacts"
@@ -58,3 +62,41 @@ class WorkerSettings(BaseSettings):
         if not isinstance(url, str):
             raise BrokerNotConfigured(f"{state_file} records no url: restart the service")
         return url
+
+
+class LLMSettings(BaseSettings):
+    """Where distillation asks (prefix KNOBS_LLM_): explicit settings, else the local server.
+
+    The local server is the one `knobs services up --llm` started for this KNOBS_HOME; its
+    state file ($KNOBS_HOME/run/llm.json: base_url, api_key, model) is that command's contract.
+    The API key is never written to the log: a worker finds it here, by the server's URL.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KNOBS_LLM_")
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    concurrency: int = 4
+    """Requests in flight per worker process."""
+    timeout_s: float = 120.0
+    """Per request."""
+    max_retries: int = 5
+    """On 429, 5xx, timeouts and dropped connections, with exponential backoff and jitter."""
+
+    def local_server(self) -> dict[str, str]:
+        state_file = knobs_home() / "run" / "llm.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: str(v) for k, v in state.items() if k in ("base_url", "api_key", "model")}
+
+    def api_key_for(self, base_url: str) -> str:
+        """KNOBS_LLM_API_KEY, else the local server's key when `base_url` is that server."""
+        if self.api_key:
+            return self.api_key
+        local = self.local_server()
+        if local.get("base_url", "").rstrip("/") == base_url.rstrip("/"):
+            return local.get("api_key", "")
+        return ""

@@ -38,6 +38,11 @@ class DistillInputRejected(ValueError):
     """
 
 
+class LLMUnavailable(RuntimeError):
+    """The server cannot answer: unreachable, a bad key, a model it does not serve. Raised by
+    the workers after their retries (the finished work kept); here so services can catch it."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -276,6 +281,20 @@ class DistillationCompleted(Event):
         return distill_stream(self.distillation_id)
 
 
+@register
+class DistillationBatchFailed(Event):
+    """A batch gave up (the server unreachable after the retries, a refused key): its finished
+    distillates stay in the log and the response cache; asking again resumes."""
+
+    distillation_id: str
+    batch: int = Field(ge=0)
+    reason: str = Field(min_length=1)
+    worker: str = ""
+
+    def stream_id(self) -> str:
+        return distill_stream(self.distillation_id)
+
+
 def completed_key(distillation: str) -> str:
     return f"distillation-completed:{distillation}"
 
@@ -287,10 +306,12 @@ __all__ = [
     "DistillInputRejected",
     "DistillateAssessed",
     "DistillateGenerated",
+    "DistillationBatchFailed",
     "DistillationCompleted",
     "DistillationRequested",
     "Engine",
     "Keeps",
+    "LLMUnavailable",
     "Lens",
     "LensDefined",
     "LensRef",
