@@ -41,7 +41,7 @@ def worker_name() -> str:
 @dataclass(frozen=True)
 class Actors:
     train_run: Actor[[str, str], None]
-    distill_batch: Actor[[str, int], None]
+    distill_batch: Actor[[str, int, str], None]
 
     @property
     def queue(self) -> str:
@@ -102,18 +102,18 @@ def distill_job(settings: WorkerSettings, progress: Progress | None = None) -> J
 
 
 def declare_distill(broker: Broker, settings: WorkerSettings, open_log: Callable[[], EventStore],
-                    progress: Progress | None) -> Actor[[str, int], None]:
+                    progress: Progress | None) -> Actor[[str, int, str], None]:
     """One message per batch of pairs. A redelivered batch resumes (its keys refuse copies); a
     batch that gives up on the server records DistillationBatchFailed, so whoever waits hears."""
     job = distill_job(settings, progress)
 
-    def distill_batch(distillation: str, batch: int) -> None:
+    def distill_batch(distillation: str, batch: int, base_url: str = "") -> None:
         message = CurrentMessage.get_current_message()
         retries = int(message.options.get("retries", 0)) if message else 0
         store = open_log()
         try:
             try:
-                run_batch(store, distillation, batch, job)
+                run_batch(store, distillation, batch, job, base_url)
             except LLMUnavailable as exc:
                 if retries < settings.max_retries and settings.broker != "stub":
                     raise

@@ -148,20 +148,23 @@ class Job:
         return self._embedder
 
 
-def run_batch(store: EventStore, distillation: str, batch: int, job: Job) -> bool:
-    """Generate, then assess, one batch; True when this call completed the distillation."""
+def run_batch(store: EventStore, distillation: str, batch: int, job: Job, base_url: str = "") -> bool:
+    """Generate, then assess, one batch; True when this call completed the distillation.
+
+    `base_url` is where to ask now (a restarted server may listen elsewhere); the request's own
+    URL, where the distillation first asked, when empty."""
     state = read_state(store, distillation)
     request = state.request
     lenses = lenses_of(store, request)
     pairs = batch_pairs(request, batch)
-    generate(store, state, lenses, pairs, job)
+    generate(store, state, lenses, pairs, job, base_url or state.request.base_url)
     state = read_state(store, distillation)
     assess(store, state, lenses, [p for p in pairs if p.id not in state.clouds], job)
     return complete_if_done(store, distillation)
 
 
 def generate(store: EventStore, state: State, lenses: list[Lens], pairs: list[QAPair],
-             job: Job) -> None:
+             job: Job, base_url: str) -> None:
     request = state.request
     total = len(request.pairs) * len(lenses) * request.samples
     done = len(state.generated)
@@ -189,7 +192,7 @@ def generate(store: EventStore, state: State, lenses: list[Lens], pairs: list[QA
             record(pair, lens, sample, call, Answer(text=text, finish_reason="stop", prompt_tokens=0,
                                                     completion_tokens=0, latency_s=0.0, attempts=0))
         return
-    endpoint = Endpoint(request.base_url, job.api_key_for(request.base_url), request.model)
+    endpoint = Endpoint(base_url, job.api_key_for(base_url), request.model)
     by_key = {}
     calls = []
     for pair, lens, sample in wanted:

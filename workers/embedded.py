@@ -175,7 +175,7 @@ def render_corpus(name: str, out_dir: Path) -> Path:
     return path
 
 
-def run_distillation(distillation: str, *, broker: str = "stub",
+def run_distillation(distillation: str, *, broker: str = "stub", base_url: str = "",
                      progress: DistillProgress | None = None) -> list[int]:
     """Every batch of `distillation` that is not assessed yet, as Dramatiq messages.
 
@@ -183,7 +183,8 @@ def run_distillation(distillation: str, *, broker: str = "stub",
     when they are done (a batch that gave up raises LLMUnavailable: its finished work is logged).
     With `broker='rabbitmq'|'redis'` the messages go to that broker for `knobs worker` processes
     (message ids follow from the batch, so asking twice does not double the work) and this
-    returns at once. Either way: the batches sent.
+    returns at once. Either way: the batches sent. `base_url`: where to ask now, when the
+    server no longer listens where the distillation first asked.
     """
     settings = WorkerSettings(broker=broker)
     with open_store(EventsSettings()) as store:
@@ -200,7 +201,7 @@ def run_distillation(distillation: str, *, broker: str = "stub",
         if worker is not None:
             worker.start()
         for b in pending:
-            message = actors.distill_batch.message(distillation, b)
+            message = actors.distill_batch.message(distillation, b, base_url)
             dramatiq_broker.enqueue(message.copy(message_id=str(uuid.uuid5(
                 DISTILL_MESSAGES, f"{distillation}/{b}"))))
         if worker is not None:
