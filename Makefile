@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[workers,dev,bench,adapters]'
+	$(BIN)/pip install --quiet -e '.[workers,dev,bench,adapters,llm]'
 	@touch $(STAMP)
 
 demo: setup

@@ -1,5 +1,5 @@
-"""Fixtures every test package may use: a real PostgreSQL, RabbitMQ and Redis for the session,
-a fresh PostgreSQL database per test."""
+"""Fixtures every test package may use: a real PostgreSQL, RabbitMQ, Redis and LLM server for
+the session, a fresh PostgreSQL database per test."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from services.infra.llm import start_llm, stop_llm
 from services.infra.postgres import start_postgres, stop_postgres
 from services.infra.rabbitmq import start_rabbitmq, stop_rabbitmq
 from services.infra.redis import start_redis, stop_redis
@@ -87,3 +89,30 @@ def redis_url() -> Iterator[str]:
             yield str(state["url"])
         finally:
             stop_redis(home)
+
+
+@dataclass(frozen=True)
+class LocalLLM:
+    """The session's LLM server: `openai.OpenAI(base_url=..., api_key=...)`, `model=...`; `home`
+    is the KNOBS_HOME it is recorded in (for code that resolves the server from a home)."""
+
+    base_url: str
+    api_key: str
+    model: str
+    home: Path
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[LocalLLM]:
+    """The session's OpenAI-compatible server: llama-cpp-python serving SmolLM2-135M-Instruct.
+
+    One per session: it serves one request at a time on two threads, so tests share it rather
+    than each loading the model. Without the llm extra the tests that need it fail, saying what
+    to install; they never skip.
+    """
+    with server_home() as home:
+        state = start_llm(home)
+        try:
+            yield LocalLLM(state["base_url"], state["api_key"], state["model"], home)
+        finally:
+            stop_llm(home)

@@ -1,4 +1,4 @@
-"""`knobs services ...`: the local Neo4j, PostgreSQL, RabbitMQ and Redis of a KNOBS_HOME."""
+"""`knobs services ...`: the local Neo4j, PostgreSQL, RabbitMQ, Redis and LLM server of a KNOBS_HOME."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from events.settings import knobs_home
 from services.cli.output import emit_json
 from services.infra import control
 
-app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, PostgreSQL, RabbitMQ "
-                  "and Redis.",
+app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, PostgreSQL, RabbitMQ, "
+                  "Redis and LLM server.",
                   no_args_is_help=True)
 
 
@@ -27,14 +27,17 @@ def up(
     rabbitmq: bool = typer.Option(False, "--rabbitmq", help="Also start RabbitMQ (a private node, "
                                   "Dramatiq's broker)."),
     redis: bool = typer.Option(False, "--redis", help="Also start Redis (Dramatiq's other broker)."),
+    llm: bool = typer.Option(False, "--llm", help="Also start the local OpenAI-compatible LLM server "
+                             "(llama-cpp-python serving SmolLM2-135M-Instruct)."),
     http: bool = typer.Option(False, "--http", help="Also open Neo4j's HTTP port (off by default)."),
 ) -> None:
     """Start this home's services on free loopback ports and record them under $KNOBS_HOME/run."""
     started = control.up(knobs_home(), with_postgres=postgres, with_rabbitmq=rabbitmq,
-                         with_redis=redis, http=http)
+                         with_redis=redis, with_llm=llm, http=http)
     for name, state in started.items():
         port = state.get("bolt_port") or state.get("port")
-        typer.echo(f"{name}: running on 127.0.0.1:{port} (pid {state.get('pid')})")
+        served = f", serving {state['model']} at {state['base_url']}" if state.get("model") else ""
+        typer.echo(f"{name}: running on 127.0.0.1:{port} (pid {state.get('pid')}{served})")
 
 
 @app.command()
@@ -52,7 +55,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         emit_json(state)
         return
     typer.echo(f"KNOBS_HOME: {state['home']}")
-    for name in ("neo4j", "postgres", "rabbitmq", "redis"):
+    for name in ("neo4j", "postgres", "rabbitmq", "redis", "llm"):
         s = state[name]
-        where = s.get("uri") or (f"127.0.0.1:{s['port']}" if s.get("port") else "")
+        where = s.get("uri") or s.get("base_url") or (f"127.0.0.1:{s['port']}" if s.get("port") else "")
         typer.echo(f"{name}: {'running ' + where if s.get('running') else 'stopped'}")

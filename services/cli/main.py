@@ -28,6 +28,7 @@ from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
 from services.core import plugins
 from services.core.errors import BadInput, ServiceError
+from services.infra.llm import LLMNotConfigured, LLMProvisioningError
 from services.infra.neo4j import Neo4jProvisioningError
 
 app = typer.Typer(
@@ -88,7 +89,8 @@ def main() -> None:
     except BadInput as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except (ServiceError, EventsError, GraphError, Neo4jProvisioningError) as exc:
+    except (ServiceError, EventsError, GraphError, Neo4jProvisioningError, LLMProvisioningError,
+            LLMNotConfigured) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(1)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.infra import neo4j, postgres, rabbitmq, redis
+from services.infra import llm, neo4j, postgres, rabbitmq, redis
 
 # What `up`/`status` print of a service's state: never its password, nor a URL that holds one.
-_SECRET = ("password", "url")
+_SECRET = ("password", "url", "api_key")
 
 
 def install() -> None:
@@ -16,7 +16,8 @@ def install() -> None:
 
 
 def up(home: Path, *, with_neo4j: bool = True, with_postgres: bool = False,
-       with_rabbitmq: bool = False, with_redis: bool = False, http: bool = False) -> dict[str, Any]:
+       with_rabbitmq: bool = False, with_redis: bool = False, with_llm: bool = False,
+       http: bool = False) -> dict[str, Any]:
     started: dict[str, Any] = {}
     if with_neo4j:
         state = neo4j.start_neo4j(home, http=http)
@@ -30,6 +31,9 @@ def up(home: Path, *, with_neo4j: bool = True, with_postgres: bool = False,
     if with_redis:
         state = redis.start_redis(home)
         started["redis"] = {k: v for k, v in state.items() if k not in _SECRET}
+    if with_llm:
+        state = llm.start_llm(home)
+        started["llm"] = {k: v for k, v in state.items() if k not in _SECRET}
     return started
 
 
@@ -37,10 +41,12 @@ def down(home: Path) -> dict[str, bool]:
     had_postgres = bool(postgres.postgres_status(home)["running"])
     postgres.stop_postgres(home)
     return {"neo4j": neo4j.stop_neo4j(home), "postgres": had_postgres,
-            "rabbitmq": rabbitmq.stop_rabbitmq(home), "redis": redis.stop_redis(home)}
+            "rabbitmq": rabbitmq.stop_rabbitmq(home), "redis": redis.stop_redis(home),
+            "llm": llm.stop_llm(home)}
 
 
 def status(home: Path) -> dict[str, Any]:
     return {"home": str(home), "neo4j": neo4j.neo4j_status(home),
             "postgres": postgres.postgres_status(home),
-            "rabbitmq": rabbitmq.rabbitmq_status(home), "redis": redis.redis_status(home)}
+            "rabbitmq": rabbitmq.rabbitmq_status(home), "redis": redis.redis_status(home),
+            "llm": llm.llm_status(home)}
