@@ -92,6 +92,12 @@ class QAPair(_Frozen):
     context: str = ""
     known_answer: bool = Field(
         default=True, description="checked by the normalised answer's presence, else by similarity")
+    # The structure the template engine (workers/jobs/distill_template.py) rewrites; empty for
+    # pairs that are only text. Biography facts fill all three.
+    subject: str = Field(default="", description="whom the pair is about, by full name")
+    attribute: str = Field(default="", description="which of the subject's facts the pair asks")
+    facts: dict[str, str] = Field(default_factory=dict,
+                                  description="all the subject's known facts, attribute -> value")
 
 
 class PairSet(_Frozen):

@@ -15,6 +15,7 @@ from events.errors import EventsError
 from graph.errors import GraphError
 from services.cli import (
     access_cmd,
+    distillation_cmd,
     experiments_cmd,
     graph_cmd,
     infra_cmd,
@@ -47,6 +48,7 @@ app.add_typer(experiments_cmd.app, name="experiment")
 app.add_typer(export_app, name="export")
 app.add_typer(shift_cmd.app, name="shift")
 log_cmd.register(app)
+distillation_cmd.register(app)
 ranking_cmd.register(app)
 graph_cmd.register(app)
 register_queries(app)
