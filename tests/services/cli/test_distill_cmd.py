@@ -54,6 +54,10 @@ def triples(home: Path) -> Counter[tuple[str, str, int]]:
                    for e in events(home, "DistillateGenerated"))
 
 
+def logged(home: Path) -> int:
+    return len(triples(home)) if (home / "events.sqlite3").exists() else 0
+
+
 @pytest.fixture
 def pairs_file(tmp_path: Path) -> Path:
     path = tmp_path / "pairs.jsonl"
@@ -90,7 +94,8 @@ def test_distil_resume_and_rerun_from_the_cache(tmp_path: Path, pairs_file: Path
     second = json.loads(stricter.stdout)
     assert second["distillation_id"] != report["distillation_id"]
     assert second["completed"]["requests"] == 0 and second["completed"]["cached"] == 12
-    texts = {(c["pair_id"], d["lens"], d["sample"]): d["text"] for c in report["clouds"] for d in c["distillates"]}
+    texts = {(c["pair_id"], d["lens"], d["sample"]): d["text"]
+             for c in report["clouds"] for d in c["distillates"]}
     assert {(c["pair_id"], d["lens"], d["sample"]): d["text"]
             for c in second["clouds"] for d in c["distillates"]} == texts
     shown = knobs(env, "distill", "show", report["distillation_id"])
@@ -109,7 +114,7 @@ def test_a_killed_pipeline_resumes_with_one_distillate_per_triple(tmp_path: Path
     proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(triples(home) if (home / "events.sqlite3").exists() else ()) < 3:
+    while time.monotonic() < deadline and logged(home) < 3:
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -136,7 +141,7 @@ def test_a_killed_server_fails_clearly_and_the_resume_completes(tmp_path: Path, 
         proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and len(triples(home) if (home / "events.sqlite3").exists() else ()) < 2:
+        while time.monotonic() < deadline and logged(home) < 2:
             time.sleep(0.2)
         os.kill(int(state["pid"]), signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
@@ -189,9 +194,9 @@ def test_bad_servers_fail_clearly_and_log_nothing(tmp_path: Path, pairs_file: Pa
 
 
 @pytest.mark.parametrize(("content", "args", "says"), [
-    ('{"question": "q", "answer": "a"}\nnot json\n', (), "line 2"),
+    ('{"question": "q", "answer": "a"}\nnot json\n', (), "pairs.jsonl:2"),
     ('{"question": "q"}\n', (), "answer"),
-    ("", (), "empty"),
+    ("", (), "no pairs"),
     ('{"question": "q", "answer": "a"}\n', ("--lenses", "nosuchlens"), "nosuchlens"),
     ('{"question": "q", "answer": "a"}\n', ("--engine", "gpt"), "--engine"),
     ('{"question": "q", "answer": "a"}\n', ("--samples", "0"), "samples"),

@@ -8,7 +8,6 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from events.models.distillation import LLMUnavailable, Lens, QAPair, Sampling
+from events.models.distillation import Lens, LLMUnavailable, QAPair, Sampling
 from workers.jobs.distill import Answer, Call, ClientSettings, Endpoint, ResponseCache, call_for, complete_all
 
 LENS = Lens(name="restate", family="restate", description="d", sampling=Sampling(max_tokens=24),
@@ -48,8 +47,9 @@ class FaultyProxy:
                                                 content=await request.body(),
                                                 headers={k: v for k, v in request.headers.items()
                                                          if k.lower() in ("authorization", "content-type")})
+            kind = upstream.headers.get("content-type", "application/json")
             return Response(upstream.content, status_code=upstream.status_code,
-                            headers={"content-type": upstream.headers.get("content-type", "application/json")})
+                            headers={"content-type": kind})
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -72,7 +72,8 @@ class FaultyProxy:
         self.thread.join(10)
 
 
-def run(calls: list[Call], endpoint: Endpoint, cache: ResponseCache, settings: ClientSettings) -> dict[str, Answer]:
+def run(calls: list[Call], endpoint: Endpoint, cache: ResponseCache,
+        settings: ClientSettings) -> dict[str, Answer]:
     got: dict[str, Answer] = {}
     asyncio.run(complete_all(calls, endpoint, cache, settings, lambda c, a: got.__setitem__(c.key, a)))
     return got
@@ -89,7 +90,8 @@ def test_concurrent_calls_answer_once_each_and_then_from_the_cache(tmp_path: Pat
     cache = ResponseCache(tmp_path)
     first = run(calls, endpoint, cache, ClientSettings(concurrency=3))
     assert set(first) == {c.key for c in calls}
-    assert all(a.attempts == 1 and not a.cached and a.completion_tokens > 0 and a.text for a in first.values())
+    assert all(a.attempts == 1 and not a.cached and a.completion_tokens > 0 and a.text
+               for a in first.values())
     again = run(calls, Endpoint("http://127.0.0.1:9/v1", "", llm_server.model), cache, ClientSettings())
     assert {k: a.text for k, a in again.items()} == {k: a.text for k, a in first.items()}
     assert all(a.cached and a.attempts == 0 for a in again.values())
@@ -105,7 +107,8 @@ def test_rate_limits_and_server_errors_are_retried_with_backoff(tmp_path: Path, 
     assert proxy.seen == 5 and all(a.text for a in got.values())
 
 
-def test_a_stalled_request_times_out_and_is_retried(tmp_path: Path, llm_server: Any, calls: list[Call]) -> None:
+def test_a_stalled_request_times_out_and_is_retried(tmp_path: Path, llm_server: Any,
+                                                    calls: list[Call]) -> None:
     with FaultyProxy(llm_server.base_url, ["stall"]) as proxy:
         endpoint = Endpoint(proxy.url, llm_server.api_key, llm_server.model)
         got = run(calls[:1], endpoint, ResponseCache(tmp_path),
@@ -113,7 +116,8 @@ def test_a_stalled_request_times_out_and_is_retried(tmp_path: Path, llm_server: 
     assert [a.attempts for a in got.values()] == [2]
 
 
-def test_giving_up_keeps_what_finished_and_says_why(tmp_path: Path, llm_server: Any, calls: list[Call]) -> None:
+def test_giving_up_keeps_what_finished_and_says_why(tmp_path: Path, llm_server: Any,
+                                                    calls: list[Call]) -> None:
     cache = ResponseCache(tmp_path)
     with FaultyProxy(llm_server.base_url, [503, 503, 503], skip=1) as proxy:
         endpoint = Endpoint(proxy.url, llm_server.api_key, llm_server.model)
