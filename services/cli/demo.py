@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
 
+from events.models.distillation import Checks
 from events.settings import knobs_home
+from services.cli.distillation_cmd import print_report
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking
 from services.cli.shift_cmd import render_verdict
 from services.core.context import Context
 from services.core.errors import BadInput
+from services.distillation.lenses import load_lenses, select_lenses
+from services.distillation.report import read_report
+from services.distillation.request import Endpoint, check_server, load_pairs, request, run
 from services.experiments.service import calibrated_rate, declare, plan
 from services.importing.results import import_results
 from services.infra import control
+from services.infra.llm import start_llm
 from services.ranking.analysis.selftest import gsa_selftest
 from services.ranking.audit import audit
 from services.ranking.matrix import rank_matrix
@@ -52,9 +59,40 @@ def run_demo(data: Path | None, train: bool = True) -> None:
         if train:
             train_and_rank(ctx)
             test_compatibility(ctx)
+        distil_facts(ctx)
     typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
+               "`knobs distill list`, `knobs lenses list`, "
                "`knobs export notes ./vault`, `knobs mcp`, `knobs serve`, `knobs services down`.")
+
+
+DEMO_LENSES = "restate,child,quiz,reverse"
+DEMO_PAIRS = "biographies:people=2,seed=0"
+
+
+def distil_facts(ctx: Context) -> None:
+    """Capability 4: a few biography facts through several lenses by the real local LLM, every
+    distillate judged; then the same calls judged more strictly, answered from the cache."""
+    typer.secho(f"\n== lens distillation: biography facts through {DEMO_LENSES} by the local LLM",
+                bold=True)
+    state = start_llm(ctx.home)
+    endpoint = Endpoint(state["base_url"], state["model"])
+    typer.echo(f"llm: {state['model']} at {state['base_url']} pid {state['pid']}")
+    pair_set, pairs = load_pairs(DEMO_PAIRS, limit=4)
+    lenses = select_lenses(DEMO_LENSES, load_lenses())
+    check_server(endpoint)
+    stricter = "rerun, judged with a stricter duplicate threshold (0.85): every answer from the cache"
+    for label, checks in (("", Checks()), (stricter, Checks(duplicate_cosine=0.85))):
+        if label:
+            typer.secho(f"\n== {label}", bold=True)
+        asked = request(ctx.store(), pair_set, pairs, lenses, samples=2, engine="llm", endpoint=endpoint,
+                        checks=checks)
+        started = time.perf_counter()
+        run(asked.request.distillation_id, base_url=endpoint.base_url)
+        report = read_report(ctx.store(), asked.request.distillation_id)
+        print_report(report, show=2 if not label else 0)
+        typer.echo(f"({time.perf_counter() - started:.1f} s)")
+    ctx.catch_up()
 
 
 def test_compatibility(ctx: Context) -> None:
