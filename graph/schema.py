@@ -31,6 +31,12 @@ NODE_LABELS: tuple[str, ...] = (
     "Example",
     "Volatility",
     "Verdict",
+    "Lens",
+    "QAPair",
+    "Distillation",
+    "Distillate",
+    "Cloud",
+    "Model",
 )
 
 RELATIONSHIP_TYPES: tuple[str, ...] = (
@@ -55,6 +61,11 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
     "SUMMARIZES",
     "OF_DATASET",
     "TRACKED_IN",
+    "OF",
+    "CONTAINS",
+    "THROUGH",
+    "GENERATED_BY",
+    "DUPLICATE_OF",
 )
 
 

@@ -1,14 +1,15 @@
 """Event type → Cypher: one module per area, and the registry the projector applies in order.
 
 `common` holds the rules every statement keeps (see its docstring); `runs` the facts of
-runs, scores and rankings; `shift` the facts of shift measurements and hypothesis verdicts.
+runs, scores and rankings; `shift` the facts of shift measurements and hypothesis verdicts;
+`distillation` lenses, distillations, distillates, their assessments and clouds.
 """
 
 from __future__ import annotations
 
 from events.models import BenchmarkScored, RankingDerived, RunRecorded, SourceCited
 from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
-from graph.handlers import shift
+from graph.handlers import distillation, shift
 from graph.handlers.common import (
     RELATIONSHIP_NAMESPACE,
     Handler,
@@ -50,6 +51,7 @@ HANDLERS: dict[str, Handler] = {
         Handler(RunFailed.event_type, RUN_ENDED, simple(outcome_row)),
         Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings),
         *shift.HANDLERS,
+        *distillation.HANDLERS,
     )
 }
 """Event types the graph projects; every other type is another capability's fact and skipped."""

@@ -104,6 +104,16 @@ def first_mention(var: str) -> str:
     )
 
 
+def shared(var: str, pattern: str, props: str) -> str:
+    """MERGE a shared node, its properties set by the first event that names it."""
+    return f"MERGE {pattern}\n  ON CREATE SET {var} += {props}, {created_by(var)}\n  {first_mention(var)}"
+
+
+def bare(var: str, pattern: str) -> str:
+    """MERGE a node another type owns, with empty evidence lists until its own event arrives."""
+    return f"MERGE {pattern}\n    ON CREATE SET {var}.positions = [], {var}.event_ids = []"
+
+
 def newest_head(var: str, pattern: str, *, then: bool = True) -> str:
     """MERGE the row's main node; replace its properties when this event is its newest.
 

@@ -32,6 +32,7 @@ from graph.handlers.common import (
     Handler,
     Lookup,
     Row,
+    bare,
     base_row,
     created_by,
     first_mention,
@@ -39,6 +40,7 @@ from graph.handlers.common import (
     newest_head,
     rel_id,
     run_node_id,
+    shared,
     simple,
     track,
 )
@@ -52,21 +54,11 @@ def volatility_node_id(measurement_id: str) -> str:
     return f"{measurement_id}/dataset"
 
 
-def _shared(var: str, pattern: str, props: str) -> str:
-    """MERGE a shared node, its properties set by the first event that names it."""
-    return f"MERGE {pattern}\n  ON CREATE SET {var} += {props}, {created_by(var)}\n  {first_mention(var)}"
-
-
-def _bare(var: str, pattern: str) -> str:
-    """MERGE a node another type owns, with empty evidence lists until its own event arrives."""
-    return f"MERGE {pattern}\n    ON CREATE SET {var}.positions = [], {var}.event_ids = []"
-
-
 SHIFT_REQUESTED = f"""UNWIND $rows AS row
 CALL (row) {{
 {newest_head("m", "(m:Measurement:Activity {id: row.id})")}
 CALL (m, row) {{
-  {_shared("s", "(s:ModelState:Entity {id: row.model.id})", "row.model")}
+  {shared("s", "(s:ModelState:Entity {id: row.model.id})", "row.model")}
   {merge_tracked("um", "(m)-[um:USED_MODEL {id: row.used_model_id}]->(s)")}
   WITH s, row
   UNWIND row.model_runs AS run
@@ -79,7 +71,7 @@ CALL (m, row) {{
 }}
 CALL (m, row) {{
   UNWIND row.datasets AS data
-  {_shared("d", "(d:Dataset:Entity {id: data.props.id})", "data.props")}
+  {shared("d", "(d:Dataset:Entity {id: data.props.id})", "data.props")}
   WITH m, d, data, row
   CALL (m, d, data, row) {{
     WITH * WHERE data.role = 'data'
@@ -97,8 +89,8 @@ SHIFT_MEASURED = f"""UNWIND $rows AS row
 CALL (row) {{
   // The request is earlier in the log and first in a batch's order: a bare node only guards
   // a log that lost it.
-  {_bare("m", "(m:Measurement:Activity {id: row.measurement})")}
-  {_bare("d", "(d:Dataset:Entity {id: row.dataset})")}
+  {bare("m", "(m:Measurement:Activity {id: row.measurement})")}
+  {bare("d", "(d:Dataset:Entity {id: row.dataset})")}
   WITH m, d, row
   UNWIND row.examples AS ex
   MERGE (x:Example:Entity {{id: ex.id}})
@@ -118,11 +110,11 @@ DATASET_SHIFT_MEASURED = f"""UNWIND $rows AS row
 CALL (row) {{
 {newest_head("v", "(v:Volatility:Entity {id: row.id})")}
 CALL (v, row) {{
-  {_bare("m", "(m:Measurement:Activity {id: row.measurement})")}
+  {bare("m", "(m:Measurement:Activity {id: row.measurement})")}
   {merge_tracked("su", "(v)-[su:SUMMARIZES {id: row.summarizes_id}]->(m)")}
 }}
 CALL (v, row) {{
-  {_bare("d", "(d:Dataset:Entity {id: row.dataset})")}
+  {bare("d", "(d:Dataset:Entity {id: row.dataset})")}
   {merge_tracked("od", "(v)-[od:OF_DATASET {id: row.of_dataset_id}]->(d)")}
 }}
 }}

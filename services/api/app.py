@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.api import access_routes, events_routes, queries_routes, ranking_routes, shift_routes
+from services.api import (
+    access_routes,
+    distillation_routes,
+    events_routes,
+    queries_routes,
+    ranking_routes,
+    shift_routes,
+)
 from services.api.errors import install_handlers
 from services.core.context import Context
 from services.core.settings import ApiSettings
@@ -31,4 +38,5 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app.include_router(ranking_routes.router)
     app.include_router(access_routes.router)
     app.include_router(shift_routes.router)
+    app.include_router(distillation_routes.router)
     return app

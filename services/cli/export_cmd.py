@@ -1,7 +1,9 @@
-"""`knobs export notes DIR` (a Markdown vault for notes apps) and `knobs export json` (for programs)."""
+"""`knobs export notes DIR` (a Markdown vault for notes apps), `knobs export json` (for programs) and
+`knobs export cloud` (distillates as a training corpus)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -61,3 +63,37 @@ def json_cmd(
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from exc
     typer.echo(f"wrote {out} ({len(text.encode('utf-8'))} bytes)", err=True)
+
+
+@app.command("cloud")
+def cloud(
+    out: Path = typer.Option(None, "--out", help="Write to FILE.jsonl instead of standard output."),
+    distillation: str = typer.Option(None, "--distillation",
+                                     help="One distillation (its id or a prefix); default every one."),
+    accepted_only: bool = typer.Option(True, "--accepted-only/--all",
+                                       help="Only accepted distillates (default), or every one with "
+                                            "`accepted` and `reasons`."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """The clouds of distillates as training-ready JSONL, read from the log (no Neo4j needed).
+
+    One line per distillate: {"text": the distillate, "id", "distillation_id", "pair_id",
+    "question", "answer", "known_answer", "lens", "lens_version", "family", "sample", "engine",
+    "model", "similarity", "position"}. The trainer reads it as `corpus='file:FILE.jsonl'`.
+    """
+    from services.export.cloud import export_cloud
+
+    with Context() as ctx:
+        summary, text = export_cloud(ctx.store(), out, distillation=distillation, accepted_only=accepted_only)
+    if out is None:
+        typer.echo(text, nl=False)
+    if json_out:
+        if out is None:  # standard output holds the lines: the summary goes to standard error
+            typer.echo(json.dumps(summary.public(), sort_keys=True), err=True)
+        else:
+            emit_json(summary.public())
+        return
+    kept = "accepted" if accepted_only else "all"
+    typer.echo(f"wrote {summary.lines} distillates ({kept}) of {len(summary.distillations)} distillation(s) "
+               f"to {out or 'standard output'}; {summary.generated} generated, {summary.rejected} rejected, "
+               f"{summary.unassessed} not yet assessed", err=True)

@@ -1,8 +1,9 @@
 """`knobs export notes DIR`: the log as a Markdown vault a notes app (Obsidian) opens as it is.
 
-One note per experiment, benchmark, parameter, data set and latest ranking, plus index.md,
-each with YAML front matter (tags, created, updated, sources) and [[wiki-links]] that name a
-file's basename exactly, since Obsidian resolves links by basename. Basenames are made safe
+One note per experiment, benchmark, parameter, data set, latest ranking, shift measurement,
+verdict and distilled question-answer pair, plus index.md, each with YAML front matter (tags,
+created, updated, sources) and [[wiki-links]] that name a file's basename exactly, since
+Obsidian resolves links by basename. Basenames are made safe
 on every OS and unique (case-insensitively) across the whole vault. The export is sorted
 and dated from the log only, so the same log gives the same bytes; a manifest lists what
 it wrote, so a re-export removes its own stale notes and never touches anything else.
@@ -33,6 +34,7 @@ from services.export.snapshot import (
     DatasetFact,
     ExperimentFact,
     MeasurementFact,
+    PairFact,
     ParameterFact,
     RankingEntry,
     Snapshot,
@@ -51,6 +53,7 @@ FOLDERS: dict[str, str] = {
     "ranking": "Rankings",
     "measurement": "Measurements",
     "verdict": "Verdicts",
+    "pair": "Pairs",
 }
 MAX_RUN_ROWS = 200
 """Runs listed in an experiment note; the rest are counted (a 10k-run table helps no reader)."""
@@ -100,6 +103,7 @@ class Names:
         keys += [("ranking", r.ranking.ranking_id, ranking_title(r)) for r in snap.rankings]
         keys += [("measurement", m.measurement_id, measurement_title(m)) for m in snap.measurements]
         keys += [("verdict", v.test_id, f"{v.name} verdict ({v.test_id[:8]})") for v in snap.verdicts]
+        keys += [("pair", p.node_id, pair_title(p)) for p in snap.pairs]
         for kind, key, title in keys:
             base = safe_name(title)
             candidate, n = base, 1
@@ -662,6 +666,58 @@ def verdict_note(snap: Snapshot, names: Names, v: VerdictFact) -> str:
     return head + "\n" + "\n".join(lines) + "\n"
 
 
+def pair_title(p: PairFact) -> str:
+    return f"{p.pair_set_name} - {p.pair_id}"
+
+
+def pair_note(snap: Snapshot, names: Names, p: PairFact) -> str:
+    """The pair, every lens it went through with what survived and why, its clouds, its accepted texts."""
+    distillates = [d for c in p.clouds for d in c.distillates]
+    accepted = [d for d in distillates if d.accepted]
+    sources = [_event_source(c.distillation.position, "DistillationRequested", c.distillation.distillation_id)
+               for c in p.clouds]
+    sources += _evidence_source([d.position for d in distillates], "DistillateGenerated")
+    sources += _evidence_source([d.assessed_position for d in distillates if d.assessed_position is not None],
+                                "DistillateAssessed")
+    head = front_matter(snap, ["knobs/pair"], p.span, sources, aliases=[p.pair_id],
+                        extra={"pair": p.pair_id, "pair_set": p.pair_set, "qapair": p.node_id,
+                               "distillates": len(distillates), "accepted": len(accepted)})
+    check = ("a known answer: each distillate must still contain it" if p.known_answer else
+             "no known answer: each distillate must stay close to it in meaning")
+    lines = [f"# {esc(pair_title(p))}", "", f"**Question.** {esc(p.question)}", "",
+             f"**Answer.** {esc(p.answer)} ({check})", "",
+             f"From `{esc(p.pair_set_name)}` (pair set {p.pair_set[:12]}). `knobs export cloud` writes the "
+             "accepted distillates as a training corpus.", "", "## Lenses", ""]
+    rows = []
+    for c in p.clouds:
+        by_lens: dict[tuple[str, str], list[Any]] = {}
+        for d in c.distillates:
+            by_lens.setdefault((d.generated.lens, d.generated.lens_version), []).append(d)
+        for (name, version), ds in by_lens.items():
+            lens = c.distillation.lenses.get(f"{name}@{version}")
+            reasons = Counter(r for d in ds if d.assessed is not None for r in d.assessed.reasons)
+            shown = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+            rows.append([esc(name), esc(lens.family) if lens else "-", version,
+                         c.distillation.distillation_id[:8], str(len(ds)), str(sum(d.accepted for d in ds)),
+                         shown or "-"])
+    lines += md_table(["Lens", "Family", "Version", "Distillation", "Generated", "Accepted", "Rejected for"],
+                      rows)
+    lines += ["", "## Clouds", ""]
+    lines += md_table(["Distillation", "Model", "Engine", "Generated", "Accepted", "Diversity", "Vendi"], [
+        [c.distillation.distillation_id[:8], esc(c.distillation.request.model), c.distillation.request.engine,
+         str(len(c.distillates)), str(sum(d.accepted for d in c.distillates)),
+         num(c.cloud["diversity"]) if c.cloud else "-", num(c.cloud["vendi"]) if c.cloud else "-"]
+        for c in p.clouds])
+    lines += ["", "## Accepted distillates", ""]
+    for d in accepted:
+        g = d.generated
+        lines += [f"- **{esc(g.lens)}** (sample {g.sample}, distillation {g.distillation_id[:8]}): "
+                  f"{esc(g.text)}"]
+    if not accepted:
+        lines += ["- none yet"]
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
 def index_note(snap: Snapshot, names: Names) -> str:
     sources = [f"log 1..{snap.log_head}"] if snap.log_head else []
     head = front_matter(snap, ["knobs/index"], snap.span, sources, extra={"log_head": snap.log_head})
@@ -692,6 +748,11 @@ def index_note(snap: Snapshot, names: Names) -> str:
         lines += ["", "## Hypothesis verdicts", ""]
         lines += [f"- {names.link('verdict', v.test_id, v.name)}: {v.verdict}"
                   for v in snap.verdicts] or ["- none"]
+    if snap.pairs:
+        lines += ["", "## Distilled pairs", ""]
+        lines += [f"- {names.link('pair', p.node_id, pair_title(p))}: "
+                  f"{sum(d.accepted for c in p.clouds for d in c.distillates)} accepted distillates"
+                  for p in snap.pairs]
     return head + "\n" + "\n".join(lines) + "\n"
 
 
@@ -713,6 +774,8 @@ def render_vault(snap: Snapshot) -> dict[str, str]:
         files[names.path("measurement", m.measurement_id)] = measurement_note(snap, names, m)
     for v in snap.verdicts:
         files[names.path("verdict", v.test_id)] = verdict_note(snap, names, v)
+    for pair in snap.pairs:
+        files[names.path("pair", pair.node_id)] = pair_note(snap, names, pair)
     return dict(sorted(files.items()))
 
 

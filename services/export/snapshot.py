@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.models import ExperimentDeclared, JSONScalar, ParameterRanking, RankingDerived
+from events.models.distillation import pair_node_id
 from events.store import EventStore, StoredEvent
 from services.core.context import Context
+from services.export.cloud import DistillateRecord, DistillationRecord, read_distillations
 from services.queries.named import run_named
 
 DATASET_KNOBS: tuple[str, ...] = ("corpus", "data", "dataset")
@@ -182,6 +184,32 @@ class VerdictFact:
 
 
 @dataclass(frozen=True)
+class PairCloud:
+    """What one distillation made of one pair: its distillates, and its cloud once assessed."""
+
+    distillation: DistillationRecord
+    distillates: tuple[DistillateRecord, ...]
+    cloud: dict[str, Any] | None
+    """generated, accepted, diversity, vendi (CloudAssessed), None until assessed."""
+
+
+@dataclass(frozen=True)
+class PairFact:
+    """A question-answer pair some distillation rewrote, with every cloud made of it."""
+
+    node_id: str
+    """The QAPair's id in the graph: pair_node_id(pair set, the pair's own id)."""
+    pair_id: str
+    pair_set: str
+    pair_set_name: str
+    question: str
+    answer: str
+    known_answer: bool
+    clouds: tuple[PairCloud, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class DatasetFact:
     """A value of a run parameter in DATASET_KNOBS: there is no dataset node, only this use."""
 
@@ -205,6 +233,8 @@ class Snapshot:
     measurements: tuple[MeasurementFact, ...] = ()
     verdicts: tuple[VerdictFact, ...] = ()
     """recorded_at of every span endpoint."""
+    pairs: tuple[PairFact, ...] = ()
+    """Question-answer pairs a distillation rewrote, with their clouds (from the log)."""
 
     def dates(self, span: Span | None) -> tuple[str, str] | None:
         """(created, updated): when the first and the last event behind a span were recorded."""
@@ -424,12 +454,14 @@ def build(ctx: Context) -> Snapshot:
     spans += [d.span for d in datasets]
     measurements, verdicts = _shift_facts(store, head)
     spans += [m.span for m in measurements] + [v.span for v in verdicts]
+    pairs = _pair_facts(store, head)
+    spans += [p.span for p in pairs]
     ends = {end for span in spans if span for end in span} | {e.event.position for e in rankings}
     times = {s.position: s.recorded_at for s in store.read_positions(sorted(ends))}
     return Snapshot(
         log_head=head, experiments=tuple(experiments), parameters=parameters, benchmarks=benchmarks,
         datasets=datasets, rankings=tuple(rankings), sources=sources, times=times,
-        measurements=measurements, verdicts=verdicts,
+        measurements=measurements, verdicts=verdicts, pairs=pairs,
     )
 
 
@@ -463,3 +495,35 @@ def _shift_facts(store: EventStore, head: int) -> tuple[tuple[MeasurementFact, .
         for e in events if e.event_type == "HypothesisTested"
     )
     return tuple(measurements), verdicts
+
+
+def _pair_facts(store: EventStore, head: int) -> tuple[PairFact, ...]:
+    """Every pair a distillation in the log names, by pair set and the pair's own id (from the log)."""
+    clouds: dict[str, list[PairCloud]] = defaultdict(list)
+    first: dict[str, tuple[DistillationRecord, int]] = {}
+    for record in read_distillations(store, up_to=head):
+        by_pair: dict[str, list[DistillateRecord]] = defaultdict(list)
+        for d in record.distillates:
+            by_pair[d.generated.pair_id].append(d)
+        for index, pair in enumerate(record.request.pairs):
+            node = pair_node_id(record.request.pair_set.sha256, pair.id)
+            first.setdefault(node, (record, index))
+            assessed = record.clouds.get(pair.id)
+            figures = {"generated", "accepted", "diversity", "vendi"}
+            cloud = assessed[0].model_dump(mode="json", include=figures) if assessed else None
+            clouds[node].append(PairCloud(record, tuple(by_pair.get(pair.id, ())), cloud))
+    facts = []
+    for node, (record, index) in sorted(first.items()):
+        pair = record.request.pairs[index]
+        positions = [record.position]
+        for c in clouds[node]:
+            positions += [c.distillation.position, *(d.position for d in c.distillates)]
+            positions += [d.assessed_position for d in c.distillates if d.assessed_position is not None]
+            if c.cloud is not None:
+                positions.append(c.distillation.clouds[pair.id][1])
+        facts.append(PairFact(
+            node_id=node, pair_id=pair.id, pair_set=record.request.pair_set.sha256,
+            pair_set_name=record.request.pair_set.name, question=pair.question, answer=pair.answer,
+            known_answer=pair.known_answer, clouds=tuple(clouds[node]),
+            span=(min(positions), max(positions))))
+    return tuple(facts)

@@ -43,10 +43,12 @@ parameters move a benchmark most; influence_range(parameter) for how one knob ac
 rankings (values, effects, knee, effect per cost); suggest_next_experiment(experiment) for a
 follow-up spec exploring under-used knobs; audit_ranking(ranking_id) to trace a ranking to
 the events and citations behind it; datasets_by_volatility, volatile_examples,
-volatility_knobs and verdict_provenance for how much data moves a model (shift); cypher(query)
-for anything else (read-only; labels: Experiment, Run, Score, Benchmark, Parameter,
-ParameterValue, Ranking, Source, Design, Outcome, Measurement, ModelState, Dataset, Example,
-Volatility, Verdict).
+volatility_knobs and verdict_provenance for how much data moves a model (shift);
+lenses_by_survival, lenses_by_diversity, pair_cloud and distillation_models for the clouds
+of rewritten question-answer pairs (lens distillation); cypher(query) for anything else
+(read-only; labels: Experiment, Run, Score, Benchmark, Parameter, ParameterValue, Ranking,
+Source, Design, Outcome, Measurement, ModelState, Dataset, Example, Volatility, Verdict, Lens,
+QAPair, Distillation, Distillate, Cloud, Model).
 """
 
 
@@ -353,6 +355,51 @@ def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
         their bootstrap intervals. `verdict` is the test id (`knobs shift verdicts` lists them).
         """
         return session.call(lambda ctx: _named(ctx, "shift_verdict_provenance", {"verdict": verdict}))
+
+    @server.tool(name="lenses_by_survival")
+    def _lenses_by_survival(distillation: str | None = None) -> dict[str, Any]:
+        """Lenses (ways of rewriting a question-answer pair: restate, explain to a child, causal,
+        ...) by survival rate: per lens version (name@version; an edited lens is a new version),
+        distillates generated, assessed and accepted, survival = accepted / assessed, and the
+        reasons the rejected ones were dropped as [reason, count] pairs (empty, refusal, echo,
+        too_short, too_long, answer_missing, dissimilar, duplicate). Best survival first.
+        `distillation` keeps one distillation (its id).
+        """
+        params = {"distillation": distillation}
+        return session.call(lambda ctx: _named(ctx, "distillation_lenses_by_survival", params))
+
+    @server.tool(name="lenses_by_diversity")
+    def _lenses_by_diversity(distillation: str | None = None) -> dict[str, Any]:
+        """Lenses by the diversity they add to each pair's cloud of rewrites: diversity_added = the
+        summed cosine distance from the source (1 - similarity) of its accepted distillates, over
+        its accepted plus its near-duplicate ones (a duplicate adds nothing); novelty = accepted /
+        (accepted + duplicates); mean_distance; repeats_other_lenses and repeated_by_other_lenses
+        count duplicates across lenses. Most diversity first. `distillation` keeps one.
+        """
+        params = {"distillation": distillation}
+        return session.call(lambda ctx: _named(ctx, "distillation_lenses_by_diversity", params))
+
+    @server.tool(name="pair_cloud")
+    def _pair_cloud(pair: str, distillation: str | None = None) -> dict[str, Any]:
+        """The cloud of one question-answer pair: every distillate (rewrite) of it, with lens and
+        version, sample index, accepted or not with its reasons, the distillate it duplicates and
+        their cosine, its similarity to the source, its text, model and engine, and its cloud's
+        generated and accepted counts, diversity (mean pairwise cosine distance) and Vendi score.
+        `pair` is the pair's own id from its file (or its QAPair id); `distillation` keeps one.
+        """
+        params = {"pair": pair, "distillation": distillation}
+        return session.call(lambda ctx: _named(ctx, "distillation_pair_cloud", params))
+
+    @server.tool(name="distillation_models")
+    def _distillation_models(distillation: str | None = None) -> dict[str, Any]:
+        """Which model produced which distillates: per model and engine (llm, or template for the
+        deterministic template engine), the distillations and lens versions it wrote through,
+        distillates generated, assessed and accepted, survival, prompt and completion tokens,
+        answers served from the cache, requests sent (retries included) and mean latency.
+        `distillation` keeps one distillation.
+        """
+        params = {"distillation": distillation}
+        return session.call(lambda ctx: _named(ctx, "distillation_models", params))
 
     @server.tool(name="cypher")
     def _cypher(query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

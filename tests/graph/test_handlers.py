@@ -55,4 +55,6 @@ def test_run_row_is_deterministic_and_complete() -> None:
 def test_handlers_cover_the_projected_types_in_order() -> None:
     assert list(HANDLERS) == ["SourceCited", "RunRecorded", "BenchmarkScored", "ExperimentDeclared",
                              "RunCompleted", "RunFailed", "RankingDerived", "ShiftRequested", "ShiftMeasured",
-                             "DatasetShiftMeasured", "TrainingInfluenceRecorded", "HypothesisTested"]
+                             "DatasetShiftMeasured", "TrainingInfluenceRecorded", "HypothesisTested",
+                             "LensDefined", "DistillationRequested", "DistillateGenerated",
+                             "DistillateAssessed", "CloudAssessed", "DistillationCompleted"]

@@ -24,6 +24,7 @@ from graph.errors import UnknownQuery
 from graph.projector import Projector
 from graph.queries import NamedQuery, list_queries, load_query
 from graph.readonly import run_readonly
+from tests.graph.distillation_log import distillation_log
 from tests.graph.logs import SmallLog, append, ranking, small_log, used
 from tests.graph.test_shift_projection import DATA, shift_log
 
@@ -85,10 +86,12 @@ def test_every_named_query_passes_the_read_only_gate(
                                    never_learned=False, final_loss=2.0,
                                    final_grad_norm=1.0)],
         influence_sha256="c" * 64))
+    # Lenses, two distillations, their distillates, assessments and clouds, for distillation_*.
+    distillation_log(store)
     Projector(graph, store).run_once()
     params = {"experiment": "tfm", "benchmark": "bleu", "ranking_id": "rk-1", "run_id": "a",
               "parameter": "lr", "method": None, "dataset": DATA, "verdict": "h1", "model": None,
-              "measurement": None, "limit": None}
+              "measurement": None, "limit": None, "distillation": None, "pair": "q1"}
     for q in list_queries():
         result = run_readonly(graph, q.cypher, params)
         assert result.rows, f"{q.name} returned nothing over the small log"

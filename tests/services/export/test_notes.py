@@ -63,7 +63,7 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
     out = knobs(knobs_env, "export", "notes", str(vault), "--json")
     summary = json.loads(out.stdout)
     assert summary["notes"] == {"experiments": 2, "benchmarks": 2, "parameters": 4, "datasets": 2,
-                                "rankings": 1, "measurements": 0, "verdicts": 0}
+                                "rankings": 1, "measurements": 0, "verdicts": 0, "pairs": 0}
 
     # Then every note is where Obsidian expects it, with a safe, vault-unique basename
     files = notes_of(vault)
@@ -202,3 +202,40 @@ def test_measurements_and_verdicts_get_notes_that_link_each_other(knobs_env: dic
             assert link in basenames, link
     measurement = next(text for text in notes.values() if "measurement: m1" in text)
     assert front_matter(measurement)["volatility"] == 0.2 and "Verdicts that used it" in measurement
+
+
+def test_every_distilled_pair_gets_a_note_with_its_lenses(knobs_env: dict[str, str], tmp_path: Path) -> None:
+    # Given a log with two distillations of three pairs
+    from events.settings import EventsSettings
+    from events.store.factory import open_store
+    from tests.graph.distillation_log import LENSES, distillation_log
+
+    store = open_store(EventsSettings())
+    try:
+        log = distillation_log(store)
+    finally:
+        store.close()
+    vault = tmp_path / "vault"
+    # When the vault is exported
+    summary = json.loads(knobs(knobs_env, "export", "notes", str(vault), "--json").stdout)
+    # Then each pair has one note, listed in the index, naming every lens it went through
+    assert summary["notes"]["pairs"] == 3
+    notes = {rel: data.decode() for rel, data in notes_of(vault).items() if rel.endswith(".md")}
+    q2 = notes["Pairs/facts.jsonl - q2.md"]
+    meta = front_matter(q2)
+    assert (meta["pair"], meta["distillates"], meta["accepted"], meta["tags"]) == ("q2", 7, 4, ["knobs/pair"])
+    assert meta["sources"][0].startswith("log 4: DistillationRequested " + log.a)
+    assert "**Answer.** chemistry (a known answer" in q2
+    child = LENSES[1].version
+    assert f"| child | explain | {child} | {log.a[:8]} | 2 | 0 | too_short 2 |" in q2
+    assert q2.count("| restate | restate |") == 2, "both versions of restate"
+    assert f"| {log.a[:8]} | tiny-instruct | llm | 6 | 3 | 0.5 | 3.5 |" in q2
+    assert f"| {log.b[:8]} | template | template | 1 | 1 | - | - |" in q2
+    assert "restate #0: What did Anya Petrova study?" in q2 and "child #0: What did" not in q2
+    assert "[[facts.jsonl - q1]]" in notes["index.md"]
+    q3 = notes["Pairs/facts.jsonl - q3.md"]
+    assert "(no known answer" in q3
+    basenames = {Path(rel).stem for rel in notes}
+    for text in notes.values():
+        for link in re.findall(r"\[\[([^\]|\\]+)", text):
+            assert link in basenames, link

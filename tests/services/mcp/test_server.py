@@ -20,7 +20,8 @@ from tests.services.export import BENCHMARK, EXPERIMENT, build_log
 ROOT = Path(__file__).resolve().parents[3]
 TOOLS = {"knobs_that_matter", "influence_range", "suggest_next_experiment", "audit_ranking", "cypher",
          "datasets_by_volatility", "volatile_examples", "volatility_knobs", "verdict_provenance",
-         "forgotten_examples"}
+         "forgotten_examples", "lenses_by_survival", "lenses_by_diversity", "pair_cloud",
+         "distillation_models"}
 
 
 def answer(result: CallToolResult) -> Any:
