@@ -15,7 +15,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -261,7 +260,7 @@ def _server_pid(paths: dict[str, Path]) -> int | None:
         pid = int(paths["pid"].read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _is_ours(pid, paths) and not exited(pid) else None
+    return pid if _is_ours(pid, paths) and not runtime.exited(pid) else None
 
 
 def _is_ours(pid: int, paths: dict[str, Path]) -> bool:
@@ -274,13 +273,6 @@ def _is_ours(pid: int, paths: dict[str, Path]) -> bool:
     return b"llama_cpp.server" in argv and str(paths["config"].resolve()).encode() in argv
 
 
-def exited(pid: int) -> bool:
-    """Whether `pid` has exited; a zombie has (its parent may be gone, and reaping is PID 1's job)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return not runtime.process_alive(pid)
-    return fields[0] in ("Z", "X")
 
 
 def _child_env() -> dict[str, str]:
@@ -323,7 +315,7 @@ def start_llm(home: Path, *, timeout_s: float = 120, n_ctx: int = N_CTX,
     try:
         _wait_ready(state, proc.pid, paths, timeout_s)
     except BaseException:
-        _terminate(proc.pid, 10)
+        runtime.terminate(proc.pid, 10)
         paths["pid"].unlink(missing_ok=True)
         raise
     runtime.write_state(home, "llm", state)
@@ -334,8 +326,8 @@ def _wait_ready(state: dict[str, Any], pid: int, paths: dict[str, Path], timeout
     """Until GET /v1/models lists the alias: the model is loaded and the key accepted."""
     deadline = time.monotonic() + timeout_s
     while MODEL_ALIAS not in (served_models(state["base_url"], state["api_key"], timeout_s=2) or []):
-        _reap(pid)
-        if exited(pid):
+        runtime.reap(pid)
+        if runtime.exited(pid):
             raise LLMProvisioningError(
                 f"the LLM server exited while starting; its log ({paths['log']}) ends with:\n"
                 f"{runtime.log_tail(paths['log'])}"
@@ -354,30 +346,14 @@ def stop_llm(home: Path, *, timeout_s: float = 30) -> bool:
     state = runtime.read_state(home, "llm")
     pid = _server_pid(paths)
     if pid is not None:
-        _terminate(pid, timeout_s)
+        runtime.terminate(pid, timeout_s)
     paths["pid"].unlink(missing_ok=True)
     runtime.clear_state(home, "llm")
     return state is not None or pid is not None
 
 
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM, wait, SIGKILL after `timeout_s`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while not exited(pid) and time.monotonic() < deadline:
-        _reap(pid)
-        time.sleep(0.05)
-    if not exited(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _reap(pid)
 
 
-def _reap(pid: int) -> None:
-    # When this process started the server it is our child: collect it so it is not a zombie.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def llm_status(home: Path) -> dict[str, Any]:
@@ -390,6 +366,10 @@ def llm_status(home: Path) -> dict[str, Any]:
         return {"running": False}
     paths = _paths(home)
     pid = int(state["pid"])
-    _reap(pid)
-    running = _is_ours(pid, paths) and not exited(pid) and _listens(int(state["port"]))
+    runtime.reap(pid)
+    running = _is_ours(pid, paths) and not runtime.exited(pid) and _listens(int(state["port"]))
     return {"running": running, **{k: v for k, v in state.items() if k != "api_key"}}
+
+
+exited = runtime.exited
+"""Kept here for callers that ask this module (tests do)."""

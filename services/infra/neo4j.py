@@ -192,19 +192,15 @@ def stop_neo4j(home: Path, timeout_s: float = 60) -> bool:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while runtime.process_alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
+            runtime.reap(pid)
             time.sleep(0.2)
         if runtime.process_alive(pid):
             os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+    runtime.reap(pid)
     runtime.clear_state(home, "neo4j")
     return True
 
 
-def _reap(pid: int) -> None:
-    # When this process started the server it is our child: collect it so it is not a zombie.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _bolt_ready(state: dict[str, Any], timeout_s: float) -> bool:

@@ -246,23 +246,19 @@ def stop_postgres(home: Path, *, timeout_s: float = 60) -> None:
     runtime.clear_state(home, "postgres")
 
 
-def exited(pid: int) -> bool:
-    """Whether `pid` has exited. A zombie has: the server is orphaned by pg_ctl, so reaping
-    it is PID 1's job, and that can take a while in a container."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return not runtime.process_alive(pid)
-    return fields[0] in ("Z", "X")
 
 
 def _wait_exited(pid: int, timeout_s: float) -> None:
     """pg_ctl returns once postmaster.pid is gone, a moment before the process ends."""
     deadline = time.monotonic() + timeout_s
-    while not exited(pid) and time.monotonic() < deadline:
+    while not runtime.exited(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
 def postgres_status(home: Path) -> dict[str, Any]:
     """Whether the home's PostgreSQL runs, and where (without the password or the URL)."""
     return runtime.service_status(home, "postgres", lambda state: _accepts(state["url"]))
+
+
+exited = runtime.exited
+"""Kept here for callers that ask this module (tests do)."""

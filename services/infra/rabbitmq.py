@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -178,7 +177,7 @@ def _node_pid(paths: dict[str, Path]) -> int | None:
         pid = int(paths["pid"].read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _is(pid, "beam.smp") and not _exited(pid) else None
+    return pid if _is(pid, "beam.smp") and not runtime.exited(pid) else None
 
 
 def _is(pid: int, command: str) -> bool:
@@ -189,13 +188,6 @@ def _is(pid: int, command: str) -> bool:
         return False
 
 
-def _exited(pid: int) -> bool:
-    """Whether `pid` has exited; a zombie has (its parent may be gone, and reaping is PID 1's job)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return not runtime.process_alive(pid)
-    return fields[0] in ("Z", "X")
 
 
 def _state(paths: dict[str, Path], node: dict[str, Any], password: str, pid: int) -> dict[str, Any]:
@@ -234,7 +226,7 @@ def _start_epmd(paths: dict[str, Path], port: int) -> subprocess.Popen[bytes]:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             return proc
         time.sleep(0.05)
-    _terminate(proc.pid, 5)
+    runtime.terminate(proc.pid, 5)
     raise RabbitMQProvisioningError(f"epmd did not listen on 127.0.0.1:{port} within 10 s")
 
 
@@ -243,7 +235,7 @@ def _stop_stale_epmd(paths: dict[str, Path]) -> None:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         pid = int(json.loads(paths["node"].read_text())["epmd_pid"])
         if _is(pid, "epmd"):
-            _terminate(pid, 5)
+            runtime.terminate(pid, 5)
 
 
 def start_rabbitmq(home: Path, *, timeout_s: float = 120) -> dict[str, Any]:
@@ -290,8 +282,8 @@ def start_rabbitmq(home: Path, *, timeout_s: float = 120) -> dict[str, Any]:
         state = _state(paths, node, password, pid)
         _wait_ready(state["url"], pid, paths, timeout_s)
     except BaseException:
-        _terminate(proc.pid, 30)
-        _terminate(epmd.pid, 5)
+        runtime.terminate(proc.pid, 30)
+        runtime.terminate(epmd.pid, 5)
         raise
     runtime.write_state(home, "rabbitmq", state)
     return state
@@ -316,7 +308,7 @@ def _wait_node_pid(proc: subprocess.Popen[bytes], paths: dict[str, Path], timeou
 def _wait_ready(url: str, pid: int, paths: dict[str, Path], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _accepts(url):
-        if _exited(pid):
+        if runtime.exited(pid):
             raise RabbitMQProvisioningError(f"RabbitMQ exited while starting; {_logs(paths)}")
         if time.monotonic() > deadline:
             raise RabbitMQProvisioningError(
@@ -336,42 +328,20 @@ def stop_rabbitmq(home: Path, *, timeout_s: float = 60) -> bool:
         node = json.loads(paths["node"].read_text())
     pid = _node_pid(paths)
     if pid is not None:
-        _terminate(pid, timeout_s)
+        runtime.terminate(pid, timeout_s)
     if node.get("launcher_pid"):  # the script exits once the VM has; collect it
-        _wait_exited(int(node["launcher_pid"]), 10)
+        runtime.wait_exited(int(node["launcher_pid"]), 10)
     if node.get("epmd_pid") and _is(int(node["epmd_pid"]), "epmd"):
-        _terminate(int(node["epmd_pid"]), 10)
+        runtime.terminate(int(node["epmd_pid"]), 10)
     paths["node"].unlink(missing_ok=True)
     runtime.clear_state(home, "rabbitmq")
     return state is not None or pid is not None
 
 
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM, wait, SIGKILL after `timeout_s`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_exited(pid, timeout_s):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_exited(pid, 10)
 
 
-def _wait_exited(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        _reap(pid)
-        if _exited(pid):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
-def _reap(pid: int) -> None:
-    # When this process started the launcher script or epmd, they are our children: collect
-    # them so they are not left as zombies.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def rabbitmq_status(home: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -110,7 +109,7 @@ def _server_pid(paths: dict[str, Path]) -> int | None:
         pid = int(paths["pid"].read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _is_redis(pid) and not exited(pid) else None
+    return pid if _is_redis(pid) and not runtime.exited(pid) else None
 
 
 def _is_redis(pid: int) -> bool:
@@ -121,13 +120,6 @@ def _is_redis(pid: int) -> bool:
         return False
 
 
-def exited(pid: int) -> bool:
-    """Whether `pid` has exited; a zombie has (its parent may be gone, and reaping is PID 1's job)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return not runtime.process_alive(pid)
-    return fields[0] in ("Z", "X")
 
 
 def _state(paths: dict[str, Path], password: str, port: int, pid: int) -> dict[str, Any]:
@@ -173,7 +165,7 @@ def start_redis(home: Path, *, timeout_s: float = 30) -> dict[str, Any]:
     try:
         _wait_ready(state["url"], proc.pid, paths, timeout_s)
     except BaseException:
-        _terminate(proc.pid, 10)
+        runtime.terminate(proc.pid, 10)
         raise
     runtime.write_state(home, "redis", state)
     return state
@@ -182,8 +174,8 @@ def start_redis(home: Path, *, timeout_s: float = 30) -> dict[str, Any]:
 def _wait_ready(url: str, pid: int, paths: dict[str, Path], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _accepts(url, timeout_s=1):
-        _reap(pid)
-        if exited(pid):
+        runtime.reap(pid)
+        if runtime.exited(pid):
             raise RedisProvisioningError(
                 f"Redis exited while starting; its log ({paths['log']}) ends with:\n"
                 f"{runtime.log_tail(paths['log'])}"
@@ -202,31 +194,19 @@ def stop_redis(home: Path, *, timeout_s: float = 60) -> bool:
     state = runtime.read_state(home, "redis")
     pid = _server_pid(paths)
     if pid is not None:
-        _terminate(pid, timeout_s)
+        runtime.terminate(pid, timeout_s)
     runtime.clear_state(home, "redis")
     return state is not None or pid is not None
 
 
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM, wait, SIGKILL after `timeout_s`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while not exited(pid) and time.monotonic() < deadline:
-        _reap(pid)
-        time.sleep(0.05)
-    if not exited(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _reap(pid)
 
 
-def _reap(pid: int) -> None:
-    # When this process started the server it is our child: collect it so it is not a zombie.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def redis_status(home: Path) -> dict[str, Any]:
     """Whether the home's Redis runs, and where (without the password or the URL)."""
     return runtime.service_status(home, "redis", lambda state: _accepts(state["url"]))
+
+
+exited = runtime.exited
+"""Kept here for callers that ask this module (tests do)."""

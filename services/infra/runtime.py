@@ -6,10 +6,13 @@ free port otherwise, and writes what it took here so every client of that home f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,3 +114,40 @@ def service_status(home: Path, name: str, accepts: Callable[[dict[str, Any]], bo
         return {"running": False}
     running = process_alive(int(state["pid"])) and accepts(state)
     return {"running": running, **{k: v for k, v in state.items() if k not in ("password", "url")}}
+
+
+def exited(pid: int) -> bool:
+    """Whether `pid` has exited; a zombie has (a server orphaned by its launcher is reaped by
+    PID 1, and that can take a while in a container)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return not process_alive(pid)
+    return fields[0] in ("Z", "X")
+
+
+def reap(pid: int) -> None:
+    """Collect `pid` if it is this process's child, so it is not left a zombie; else nothing."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL (and wait a little for that too)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not wait_exited(pid, timeout_s):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_exited(pid, 10)
+
+
+def wait_exited(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        reap(pid)
+        if exited(pid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
