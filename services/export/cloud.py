@@ -159,13 +159,21 @@ def choose(records: list[DistillationRecord], distillation: str | None) -> list[
 
 
 def cloud_lines(records: Iterable[DistillationRecord], *, accepted_only: bool = True) -> list[dict[str, Any]]:
-    """One training line per distillate (the accepted ones, unless `accepted_only` is off)."""
+    """One training line per distillate (the accepted ones, unless `accepted_only` is off).
+
+    The same call (request_sha256: model, lens version, messages, sampling, sample) judged in
+    several distillations, say once more strictly, is one answer: it is written once, from the
+    first distillation that keeps it, so a student never sees it repeated by accident."""
     lines = []
+    written: set[str] = set()
     for record in records:
         for d in record.distillates:
             if accepted_only and not d.accepted:
                 continue
             g, a = d.generated, d.assessed
+            if g.request_sha256 in written:
+                continue
+            written.add(g.request_sha256)
             pair = record.pair(g.pair_id)
             lens = record.lenses.get(f"{g.lens}@{g.lens_version}")
             line: dict[str, Any] = {

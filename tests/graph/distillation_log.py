@@ -104,7 +104,8 @@ def _generated(did: str, pair: QAPair, lens: Lens, sample: int, engine: str,
     return DistillateGenerated(
         distillation_id=did, distillate_id=distillate_id(did, pair.id, lens.name, sample), pair_id=pair.id,
         lens=lens.name, lens_version=lens.version, sample=sample, engine=engine,  # type: ignore[arg-type]
-        model=model, sampling=Sampling(), request_sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
+        model=model, sampling=Sampling(), text=text,
+        request_sha256=hashlib.sha256(f"{engine}\n{model}\n{text}".encode()).hexdigest(),
         finish_reason="stop",
         usage=Usage(prompt_tokens=20 + sample, completion_tokens=len(text.split()), latency_s=0.5,
                     attempts=0 if engine == "template" else 1, cached=False))

@@ -98,6 +98,15 @@ def test_distil_resume_and_rerun_from_the_cache(tmp_path: Path, pairs_file: Path
              for c in report["clouds"] for d in c["distillates"]}
     assert {(c["pair_id"], d["lens"], d["sample"]): d["text"]
             for c in second["clouds"] for d in c["distillates"]} == texts
+    # The export writes each call's answer once, though two distillations judged it.
+    out = tmp_path / "cloud.jsonl"
+    exported = knobs(env, "export", "cloud", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    kept = {d["text"] for r in (report, second) for c in r["clouds"] for d in c["distillates"]
+            if d["accepted"]}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == len({(line["pair_id"], line["lens"], line["sample"]) for line in lines})
+    assert {line["text"] for line in lines} == kept
     shown = knobs(env, "distill", "show", report["distillation_id"])
     assert shown.returncode == 0 and "cloud:" in shown.stdout and "Vendi" in shown.stdout
     listed = knobs(env, "distill", "list", "--json")
