@@ -49,6 +49,8 @@ test: setup check pytest
 bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.rank
+	$(BIN)/python -m bench.influence
+	$(BIN)/python -m bench.distill
 
 services-up: setup
 	$(BIN)/knobs services up
