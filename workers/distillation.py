@@ -14,9 +14,10 @@ and the cloud's `CloudAssessed` in one append — and the last batch to finish a
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from events.models.base import Event
 from events.models.distillation import (
@@ -141,11 +142,19 @@ class Job:
     embedder_factory: Callable[[], Embedder]
     progress: Progress | None = None
     _embedder: Embedder | None = None
+    _loading: threading.Lock = field(default_factory=threading.Lock)
 
     def embedder(self) -> Embedder:
+        with self._loading:
+            if self._embedder is None:
+                self._embedder = self.embedder_factory()
+            return self._embedder
+
+    def preload(self) -> None:
+        """Load the embedder in the background: importing sentence-transformers and loading
+        the model takes seconds (bench/distill.py: 7.7 s here), which the requests can hide."""
         if self._embedder is None:
-            self._embedder = self.embedder_factory()
-        return self._embedder
+            threading.Thread(target=self.embedder, name="knobs-embedder-load", daemon=True).start()
 
 
 def run_batch(store: EventStore, distillation: str, batch: int, job: Job, base_url: str = "") -> bool:
@@ -157,6 +166,8 @@ def run_batch(store: EventStore, distillation: str, batch: int, job: Job, base_u
     request = state.request
     lenses = lenses_of(store, request)
     pairs = batch_pairs(request, batch)
+    if any(p.id not in state.clouds for p in pairs):
+        job.preload()
     generate(store, state, lenses, pairs, job, base_url or state.request.base_url)
     state = read_state(store, distillation)
     assess(store, state, lenses, [p for p in pairs if p.id not in state.clouds], job)

