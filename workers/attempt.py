@@ -43,6 +43,7 @@ from events.models.experiments import (
 from events.models.shift import TrackedDocument, TrainingInfluenceRecorded
 from events.store import EventStore, NewEvent
 from events.store.blobs import put_blob
+from workers.cloud import CloudUnavailable, write_cloud
 
 log = logging.getLogger("knobs.workers.attempt")
 
@@ -158,7 +159,12 @@ class Attempt:
                 if request.params.get("base_run") else None
         except FileNotFoundError as exc:
             return self.fail("invalid", str(exc))
-        message = self.supervise(request, out_dir, base)
+        try:
+            cloud = write_cloud(self.store, str(request.params["cloud"]), out_dir)[0] \
+                if request.params.get("cloud") else None
+        except CloudUnavailable as exc:
+            return self.fail("invalid", str(exc))
+        message = self.supervise(request, out_dir, base, cloud)
         if "result" in message:
             return self.complete(request, message["result"])
         error = message["error"]
@@ -176,12 +182,14 @@ class Attempt:
 
     # ------------------------------------------------------------- the child process
 
-    def supervise(self, request: RunRequested, out_dir: Path, base: Path | None) -> dict[str, Any]:
+    def supervise(self, request: RunRequested, out_dir: Path, base: Path | None,
+                  cloud: Path | None = None) -> dict[str, Any]:
         """Run the training child to its end or to the time limit; its last protocol message."""
         request_file = out_dir / "request.json"
         request_file.write_text(json.dumps({
             "params": request.params, "seed": request.seed, "benchmarks": request.benchmarks,
             "out_dir": str(out_dir / "model"), "base_checkpoint": str(base) if base else None,
+            "cloud_file": str(cloud) if cloud else None,
         }))
         stderr_path = out_dir / "child.stderr"
         deadline = time.monotonic() + self.time_limit_s

@@ -46,6 +46,7 @@ def main(request_file: str) -> int:
                                           "tokens": tokens, "elapsed_s": elapsed_s}})
 
         base = request.get("base_checkpoint")
+        cloud = request.get("cloud_file")
         result = run_training(
             params=request["params"],
             seed=int(request["seed"]),
@@ -53,6 +54,7 @@ def main(request_file: str) -> int:
             out_dir=Path(request["out_dir"]),
             base_checkpoint=Path(base) if base else None,
             progress=progress,
+            cloud_file=Path(cloud) if cloud else None,
         )
     except TrainingOutOfMemory as exc:
         _emit(protocol, {"error": {"kind": "out_of_memory", "reason": str(exc)}})

@@ -15,6 +15,8 @@ ModelFamily = Literal["gpt2", "llama"]
 DataFormat = Literal["plain", "qa", "mixed"]
 Tokenizer = Literal["char", "bpe"]
 Precision = Literal["auto", "fp32", "bf16"]
+Condition = Literal["verbatim", "lenses", "mix"]
+Protocol = Literal["mixed", "pretrain_finetune"]
 
 INFLUENCE_EXAMPLES_DEFAULT = 32
 """Documents tracked by influence recording when a run sets influence_every but not
@@ -83,6 +85,34 @@ class TrainingParams(BaseModel):
         f"with the data seed; default {INFLUENCE_EXAMPLES_DEFAULT}",
     )
 
+    # --- the repetition experiment (services/repetition): how each person's biography repeats.
+    # All None by default, and None changes nothing, as for influence recording.
+    condition: Condition | None = Field(
+        default=None,
+        description="each person's biography K times: 'verbatim' (one rendering, K copies), "
+        "'lenses' (K different rewrites from `cloud`), 'mix' (ceil(K/2) copies and K//2 rewrites); "
+        "None: as `repetitions` says",
+    )
+    K: int | None = Field(default=None, ge=1, le=1000, description="copies per person under `condition`")
+    cloud: str | None = Field(
+        default=None, description="the distillation id whose accepted rewrites `lenses` and `mix` use",
+    )
+    protocol: Protocol | None = Field(
+        default=None,
+        description="'mixed': the QA group's pairs are in the one training corpus (format qa); "
+        "'pretrain_finetune': biographies only, then a QA fine-tune on the QA group (Physics of LM "
+        "3.1); None: as `format` says",
+    )
+    finetune_tokens: int | None = Field(
+        default=None, ge=1_000, description="pretrain_finetune: tokens of the QA fine-tune; "
+        "default a quarter of train_tokens",
+    )
+    epochs: float | None = Field(
+        default=None, gt=0.0, le=10_000.0,
+        description="train for this many passes over the corpus instead of train_tokens (equal "
+        "exposures: a K-times-larger corpus gets K times the tokens); None: train_tokens decides",
+    )
+
     @model_validator(mode="after")
     def _coherent(self) -> TrainingParams:
         if self.d_model % self.n_head:
@@ -96,6 +126,18 @@ class TrainingParams(BaseModel):
         if self.influence_examples is not None and self.influence_every is None:
             raise ValueError("influence_examples needs influence_every: the number of optimizer steps "
                              "between two recordings, e.g. influence_every: 10")
+        if (self.condition is None) != (self.K is None):
+            raise ValueError("condition and K go together: condition: verbatim | lenses | mix, "
+                             "K: copies per person")
+        if self.condition is not None and self.repetitions != 1:
+            raise ValueError("condition and K replace repetitions: leave repetitions at 1")
+        if self.condition in ("lenses", "mix") and not self.cloud:
+            raise ValueError(f"condition {self.condition!r} needs cloud: the id of a distillation of "
+                             "the biographies (`knobs repetition run` distils one for you)")
+        if self.condition is not None and self.corpus != "biographies":
+            raise ValueError("condition applies to the biographies corpus only")
+        if self.finetune_tokens is not None and self.protocol != "pretrain_finetune":
+            raise ValueError("finetune_tokens needs protocol: pretrain_finetune")
         return self
 
 

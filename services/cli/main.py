@@ -21,6 +21,7 @@ from services.cli import (
     infra_cmd,
     log_cmd,
     ranking_cmd,
+    repetition_cmd,
     shift_cmd,
 )
 from services.cli.export_cmd import app as export_app
@@ -47,6 +48,7 @@ app.add_typer(access_cmd.token_app, name="token")
 app.add_typer(experiments_cmd.app, name="experiment")
 app.add_typer(export_app, name="export")
 app.add_typer(shift_cmd.app, name="shift")
+app.add_typer(repetition_cmd.app, name="repetition")
 log_cmd.register(app)
 distillation_cmd.register(app)
 ranking_cmd.register(app)

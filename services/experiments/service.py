@@ -95,10 +95,15 @@ def plan(spec_path: Path, flops_per_second: float = DEFAULT_FLOPS_PER_SECOND) ->
     """Validate a spec file, build its design and estimate each run's cost. Appends nothing."""
     if flops_per_second <= 0:
         raise BadInput(f"--flops-per-second must be positive, got {flops_per_second:g}")
-    spec = load_spec(spec_path)
-    design = build_design(spec, source=str(spec_path))
+    return plan_spec(load_spec(spec_path), str(spec_path), flops_per_second)
+
+
+def plan_spec(spec: ExperimentSpec, source: str,
+              flops_per_second: float = DEFAULT_FLOPS_PER_SECOND) -> Plan:
+    """`plan` for a spec validated elsewhere (a repetition spec compiles into one)."""
+    design = build_design(spec, source=source)
     costs = [estimate(spec.executor, r.params, flops_per_second) for r in design.runs]
-    return Plan(str(spec_path), spec, spec.sha256(), design, costs, totals(costs))
+    return Plan(source, spec, spec.sha256(), design, costs, totals(costs))
 
 
 def declaration_events(p: Plan) -> list[NewEvent]:
@@ -148,7 +153,11 @@ def requested_runs(ctx: Context, name: str) -> list[RunRequested]:
 def declare(ctx: Context, spec_path: Path,
             flops_per_second: float = DEFAULT_FLOPS_PER_SECOND) -> Declared:
     """Append the experiment and its run requests as one batch; a repeat stores nothing."""
-    p = plan(spec_path, flops_per_second)
+    return declare_plan(ctx, plan(spec_path, flops_per_second))
+
+
+def declare_plan(ctx: Context, p: Plan) -> Declared:
+    """`declare` for a plan made from a spec object."""
     store = ctx.store()
     stream = experiment_stream(p.spec.name)
     for _attempt in range(2):

@@ -10,6 +10,7 @@ read in prose. Everything is a pure function of the arguments: same seed, same c
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from workers.data.corpus import Corpus, QAPair
@@ -285,6 +286,9 @@ def generate(
     data_format: str = "mixed",
     repetitions: int = 1,
     seed: int = 0,
+    condition: str | None = None,
+    copies: int | None = None,
+    rewrites: Mapping[str, Sequence[str]] | None = None,
 ) -> Biographies:
     """Render the corpus.
 
@@ -297,6 +301,12 @@ def generate(
 
     The QA group is the same in every format, so `qa_exact_match_seen` always asks about the
     same people (under `plain` it measures whether prose alone lets the model answer them).
+
+    `condition` with `copies` (K) replaces `repetitions` (the repetition experiment): each
+    person's biography appears K times, as `person_renderings` says; `rewrites` (full name ->
+    texts, from a distillation's cloud) supplies the lenses. Rewrites are whole texts, not
+    sentences, so `mixed` interleaving cannot apply: the QA group's pairs go in documents of
+    their own, one per copy, as under `qa`.
     """
     if data_format not in DATA_FORMATS:
         raise ValueError(f"unknown data format {data_format!r}: use one of {DATA_FORMATS}")
@@ -314,6 +324,15 @@ def generate(
         if with_qa:
             qa_train.extend(pairs.values())
         rng = random.Random(f"biographies:{seed}:render:{person.index}")
+        if condition is not None:
+            texts = person_renderings(person, condition, copies or 0, rewrites or {}, rng)
+            train.extend(texts)
+            if with_qa:
+                for _ in texts:
+                    order = list(pairs.values())
+                    rng.shuffle(order)
+                    train.append("\n".join(pair.text for pair in order))
+            continue
         for sentences in render_biographies(person, TRAIN_TEMPLATES, repetitions, rng):
             if with_qa and data_format == "mixed":
                 train.append("\n".join(f"{pairs[a].text}\n{s}" for a, s in sentences))
@@ -333,9 +352,10 @@ def generate(
         unavailable["qa_exact_match_seen"] = f"qa_fraction={qa_fraction} leaves nobody in the QA group"
     if not unseen:
         unavailable["qa_exact_match"] = f"qa_fraction={qa_fraction} leaves nobody out of the QA group"
+    shape = f"repetitions={repetitions}" if condition is None else f"condition={condition}, K={copies}"
     return Biographies(
         name=f"biographies(n_people={n_people}, qa_fraction={qa_fraction}, format={data_format}, "
-        f"repetitions={repetitions}, seed={seed})",
+        f"{shape}, seed={seed})",
         train=train,
         heldout=heldout,
         qa_train=qa_train,
@@ -344,6 +364,36 @@ def generate(
         unavailable=unavailable,
         people=tuple(people),
     )
+
+
+CONDITIONS: tuple[str, ...] = ("verbatim", "lenses", "mix")
+
+
+def person_renderings(person: Person, condition: str, copies: int, rewrites: Mapping[str, Sequence[str]],
+                      rng: random.Random) -> list[str]:
+    """The K texts about `person` under a repetition condition.
+
+    - `verbatim`: the person's first training rendering, the same text K times (reading one
+      book K times);
+    - `lenses`: the first K of the person's rewrites (K interpretations, none the original);
+    - `mix`: ceil(K/2) copies of the rendering and the first K//2 rewrites.
+
+    A person with fewer rewrites than the condition needs is an error naming them: a silently
+    shorter list would hand that condition fewer exposures than the others.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}: use one of {CONDITIONS}")
+    if copies < 1:
+        raise ValueError("a condition needs K >= 1 copies per person")
+    (sentences,) = render_biographies(person, TRAIN_TEMPLATES, 1, rng)
+    original = " ".join(s for _, s in sentences)
+    n_rewrites = {"verbatim": 0, "lenses": copies, "mix": copies // 2}[condition]
+    own = list(rewrites.get(person.name, ()))
+    if len(own) < n_rewrites:
+        raise ValueError(
+            f"condition {condition} with K={copies} needs {n_rewrites} rewrites of {person.name}, but "
+            f"the cloud has {len(own)} accepted; distil more samples per pair (or lower K)")
+    return [original] * (copies - n_rewrites) + own[:n_rewrites]
 
 
 # --- variations on the world, for the compatibility test (workers/jobs/hypothesis.py) -------------

@@ -6,6 +6,7 @@ them and is what the trainer calls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workers.data.biographies import generate
@@ -21,6 +22,9 @@ def load_corpus(
     data_format: str,
     repetitions: int,
     seed: int,
+    condition: str | None = None,
+    copies: int | None = None,
+    rewrites: Mapping[str, Sequence[str]] | None = None,
 ) -> Corpus:
     """The corpus a `corpus` knob names; raises ValueError for an unknown or unreadable one."""
     if corpus == "biographies":
@@ -30,6 +34,9 @@ def load_corpus(
             data_format=data_format,
             repetitions=repetitions,
             seed=seed,
+            condition=condition,
+            copies=copies,
+            rewrites=rewrites,
         )
     if corpus.startswith("file:"):
         return read_local_corpus(Path(corpus.removeprefix("file:")))

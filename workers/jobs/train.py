@@ -60,6 +60,10 @@ LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 # A job's output is its result, not loading and saving bars.
 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 ARCHITECTURE_KNOBS = ("model_family", "n_layer", "n_head", "d_model", "d_ff", "tokenizer", "vocab_size")
+# Physics of LM 3.1's two protocols as corpus formats: mix training puts the QA group's pairs
+# in the pretraining corpus, in documents of their own; pretrain + finetune reads biographies
+# only, then fine-tunes on the QA group's pairs (the second stage of run_training).
+PROTOCOL_FORMATS = {"mixed": "qa", "pretrain_finetune": "plain"}
 
 
 class TrainingOutOfMemory(TrainingError):
@@ -105,13 +109,23 @@ class TrainConfig:
     # --- influence recording inside training (workers/jobs/influence_record.py)
     influence_every: int | None
     influence_examples: int | None  # resolved: INFLUENCE_EXAMPLES_DEFAULT when recording, else None
+    # --- the repetition experiment (services/repetition)
+    condition: str | None
+    K: int | None
+    cloud: str | None
+    protocol: str | None
+    finetune_tokens: int | None  # resolved: a quarter of the pretraining's under pretrain_finetune
+    epochs: float | None
     # --- the run
     seed: int
     out_dir: str
     base_checkpoint: str | None
+    cloud_file: str | None  # the cloud's accepted rewrites, written by the attempt (workers/cloud.py)
     # --- derived
     tokens_per_step: int  # batch_size * context_length
-    steps: int  # train_tokens // tokens_per_step
+    steps: int  # train_tokens // tokens_per_step, or epochs over the corpus once it is tokenised
+    finetune_steps: int  # pretrain_finetune: finetune_tokens // tokens_per_step; else 0
+    data_format: str  # the corpus format used: `format`, or what `protocol` implies
     warmup_steps: int
     min_lr: float  # the cosine decays to lr / 10, as in nanoGPT and Chinchilla
     betas: tuple[float, float]
@@ -124,7 +138,8 @@ class TrainConfig:
 
     @classmethod
     def from_params(
-        cls, params: dict[str, Any], *, seed: int, out_dir: Path, base_checkpoint: Path | None = None
+        cls, params: dict[str, Any], *, seed: int, out_dir: Path, base_checkpoint: Path | None = None,
+        cloud_file: Path | None = None,
     ) -> TrainConfig:
         try:
             knobs = TrainingParams.model_validate(params).model_dump()
@@ -150,6 +165,19 @@ class TrainConfig:
                 f"train_tokens={knobs['train_tokens']} is less than one step of "
                 f"batch_size * context_length = {tokens_per_step} tokens; raise train_tokens"
             )
+        if knobs["cloud"] and cloud_file is None:
+            raise InvalidTrainingConfig(
+                f"cloud {knobs['cloud']!r} needs its rewrites: pass cloud_file (the attempt writes it "
+                "from the log)")
+        finetune_tokens = knobs["finetune_tokens"]
+        if knobs["protocol"] == "pretrain_finetune" and finetune_tokens is None:
+            finetune_tokens = max(tokens_per_step, knobs["train_tokens"] // 4)
+        finetune_steps = (finetune_tokens or 0) // tokens_per_step
+        if knobs["protocol"] == "pretrain_finetune" and finetune_steps < 1:
+            raise InvalidTrainingConfig(
+                f"finetune_tokens={finetune_tokens} is less than one step of {tokens_per_step} tokens; "
+                "raise finetune_tokens")
+        data_format = PROTOCOL_FORMATS.get(knobs["protocol"] or "", knobs["format"])
         cuda = torch.cuda.is_available()
         if knobs["precision"] == "auto":
             dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
@@ -162,12 +190,16 @@ class TrainConfig:
         return cls(
             **{**knobs, "d_ff": knobs["d_ff"] or 4 * knobs["d_model"],
                "influence_examples": None if knobs["influence_every"] is None
-               else knobs["influence_examples"] or INFLUENCE_EXAMPLES_DEFAULT},
+               else knobs["influence_examples"] or INFLUENCE_EXAMPLES_DEFAULT,
+               "finetune_tokens": finetune_tokens},
             seed=seed,
             out_dir=str(out_dir),
             base_checkpoint=str(Path(base_checkpoint).resolve()) if base_checkpoint else None,
+            cloud_file=str(Path(cloud_file).resolve()) if cloud_file else None,
             tokens_per_step=tokens_per_step,
             steps=steps,
+            finetune_steps=finetune_steps,
+            data_format=data_format,
             warmup_steps=int(knobs["warmup_fraction"] * steps),
             min_lr=knobs["lr"] / 10,
             betas=(0.9, 0.95),
@@ -278,6 +310,73 @@ def packed_batches(
         yield torch.from_numpy(block.copy()).view(cfg.batch_size, cfg.context_length)
 
 
+def new_optimizer(trainable: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (not on biases and norms)."""
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in trainable if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0},
+        ],
+        # The fused kernel exists on CPU and GPU (torch >= 2.4): 3-6x faster per step than
+        # the per-tensor loop on a CPU (bench/trainer.py), and HF Trainer's default too.
+        lr=cfg.lr, betas=cfg.betas, fused=True,
+    )
+
+
+def train_loop(
+    model: nn.Module, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
+    batches: Iterator[torch.Tensor], cfg: TrainConfig, loss_of: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device, on_step: Callable[[StepInfo], None],
+) -> list[float]:
+    """`cfg.steps` optimizer steps with warm-up and cosine decay; the training loss of each."""
+    losses: list[float] = []
+    for step in range(cfg.steps):
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = next(batches).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of(batch)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+        optimizer.step()
+
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"loss is {loss_value} at step {step + 1} of {cfg.steps} (lr {cfg.lr}): "
+                "lower lr or raise warmup_fraction"
+            )
+        losses.append(loss_value)
+        on_step(StepInfo(step + 1, cfg.steps, model, batch, loss_value, lr,
+                         (step + 1) * cfg.tokens_per_step, 0.0, optimizer))
+    return losses
+
+
+def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
+    """`cfg` for a loop of `steps` optimizer steps, its warm-up scaled to match."""
+    steps = max(1, steps)
+    return replace(cfg, steps=steps, warmup_steps=int(cfg.warmup_fraction * steps))
+
+
+def finetune_documents(corpus: Corpus) -> list[str]:
+    """The second stage of pretrain_finetune: the QA group's pairs, one document each."""
+    if not corpus.qa_eval_seen:
+        raise InvalidTrainingConfig("pretrain_finetune needs a QA group to fine-tune on: raise qa_fraction")
+    return [pair.text for pair in corpus.qa_eval_seen]
+
+
+def read_rewrites(path: Path) -> dict[str, list[str]]:
+    """A cloud file (workers/cloud.py writes it): one JSON line per accepted rewrite,
+    {"subject": full name, "text": ...}, in the cloud's order; subject -> texts."""
+    out: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.setdefault(row["subject"], []).append(row["text"])
+    return out
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to lr, then cosine decay to min_lr (step counts from 0)."""
     if step < cfg.warmup_steps:
@@ -307,10 +406,12 @@ def run_training(
     base_checkpoint: Path | None = None,
     progress: Progress | None = None,
     hooks: Sequence[StepHook] = (),
+    cloud_file: Path | None = None,
 ) -> TrainResult:
     """Train one model as `params` say, evaluate `benchmarks`, save it all under `out_dir`."""
     started = time.perf_counter()
-    cfg = TrainConfig.from_params(params, seed=seed, out_dir=Path(out_dir), base_checkpoint=base_checkpoint)
+    cfg = TrainConfig.from_params(params, seed=seed, out_dir=Path(out_dir), base_checkpoint=base_checkpoint,
+                                  cloud_file=cloud_file)
     unknown = [name for name in benchmarks if name not in BENCHMARKS]
     if unknown:
         raise InvalidTrainingConfig(f"unknown benchmarks {unknown}; known: {sorted(BENCHMARKS)}")
@@ -329,7 +430,9 @@ def run_training(
         try:
             corpus: Corpus = load_corpus(
                 cfg.corpus, n_people=cfg.n_people, qa_fraction=cfg.qa_fraction,
-                data_format=cfg.format, repetitions=cfg.repetitions, seed=cfg.data_seed,
+                data_format=cfg.data_format, repetitions=cfg.repetitions, seed=cfg.data_seed,
+                condition=cfg.condition, copies=cfg.K,
+                rewrites=read_rewrites(Path(cfg.cloud_file)) if cfg.cloud_file else None,
             )
         except ValueError as exc:
             raise InvalidTrainingConfig(str(exc)) from exc
@@ -343,7 +446,11 @@ def run_training(
                 raise InvalidTrainingConfig(str(exc)) from exc
             model = build_model(cfg, tokenizer)
         cfg = replace(cfg, tokenizer_vocab_size=tokenizer.vocab_size)
-        batches = packed_batches(tokenizer.encode_batch(corpus.train), cfg, tokenizer.eos_id)
+        documents = tokenizer.encode_batch(corpus.train)
+        if cfg.epochs is not None:  # equal exposures: the corpus's size decides the steps
+            corpus_tokens = sum(len(d) + 1 for d in documents)  # each led by end-of-text
+            cfg = with_steps(cfg, math.ceil(cfg.epochs * corpus_tokens / cfg.tokens_per_step))
+        batches = packed_batches(documents, cfg, tokenizer.eos_id)
 
         # --- model: LoRA adapters on the base when asked, otherwise every weight trains
         if cfg.lora_rank is not None:
@@ -363,15 +470,7 @@ def run_training(
 
         # --- optimizer: AdamW, weight decay on matrices only (not on biases and norms)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in trainable if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-                {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0},
-            ],
-            # The fused kernel exists on CPU and GPU (torch >= 2.4): 3-6x faster per step than
-            # the per-tensor loop on a CPU (bench/trainer.py), and HF Trainer's default too.
-            lr=cfg.lr, betas=cfg.betas, fused=True,
-        )
+        optimizer = new_optimizer(trainable, cfg)
 
         def loss_of(batch: torch.Tensor) -> torch.Tensor:
             with autocast:
@@ -383,34 +482,30 @@ def run_training(
         flops_per_step = measure_flops(lambda: loss_of(first).backward())  # type: ignore[no-untyped-call]
         batches = itertools.chain([first], batches)
 
-        # --- the loop
+        # --- the loop (pretrain_finetune: then a second one, on the QA group's pairs)
         loop_started = time.perf_counter()
-        losses: list[float] = []
-        for step in range(cfg.steps):
-            lr = lr_at(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = next(batches).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_of(batch)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            optimizer.step()
+        total_steps = cfg.steps + cfg.finetune_steps
 
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise TrainingDiverged(
-                    f"loss is {loss_value} at step {step + 1} of {cfg.steps} (lr {cfg.lr}): "
-                    "lower lr or raise warmup_fraction"
-                )
-            losses.append(loss_value)
-            tokens = (step + 1) * cfg.tokens_per_step
-            elapsed = time.perf_counter() - started
-            info = StepInfo(step + 1, cfg.steps, model, batch, loss_value, lr, tokens, elapsed, optimizer)
-            for hook in hooks:
-                hook(info)
+        def report(step: int, loss: float, tokens: int) -> None:
             if progress is not None:
-                progress(step + 1, cfg.steps, loss_value, tokens, elapsed)
+                progress(step, total_steps, loss, tokens, time.perf_counter() - started)
+
+        def on_step(info: StepInfo) -> None:
+            for hook in hooks:
+                hook(replace(info, elapsed_s=time.perf_counter() - started))
+            report(info.step, info.loss, info.tokens)
+
+        losses = train_loop(model, optimizer, trainable, batches, cfg, loss_of, device, on_step)
+        if cfg.finetune_steps:
+            qa_documents = tokenizer.encode_batch(finetune_documents(corpus))
+            stage = with_steps(cfg, cfg.finetune_steps)
+            optimizer = new_optimizer(trainable, cfg)  # a fresh optimizer, as a fine-tune starts
+            losses += train_loop(
+                model, optimizer, trainable, packed_batches(qa_documents, stage, tokenizer.eos_id), stage,
+                loss_of, device,
+                lambda info: report(cfg.steps + info.step, info.loss,
+                                    (cfg.steps + info.step) * cfg.tokens_per_step),
+            )
         train_s = time.perf_counter() - loop_started
 
         # --- evaluate, account, save
@@ -424,7 +519,7 @@ def run_training(
         if recorder is not None:
             scores.update(recorder.scores(recorded))
         costs = run_costs(
-            model, tokens=cfg.steps * cfg.tokens_per_step, steps=cfg.steps,
+            model, tokens=total_steps * cfg.tokens_per_step, steps=total_steps,
             wall_s=time.perf_counter() - started, train_s=train_s, device=device,
             flops_per_step=flops_per_step,
         )
@@ -456,6 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks", default="", help="comma-separated benchmark names")
     parser.add_argument("--out", type=Path, required=True, help="directory for the checkpoint")
     parser.add_argument("--base", type=Path, default=None, help="the base run's checkpoint directory (LoRA)")
+    parser.add_argument("--cloud-file", type=Path, default=None,
+                        help="the rewrites of the `cloud` knob's distillation (JSONL: subject, text)")
     parser.add_argument("--progress", action="store_true", help="print each step as a JSON line on stderr")
     args = parser.parse_args(argv)
 
@@ -475,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_training(
             params, args.seed, [b for b in args.benchmarks.split(",") if b], args.out,
             base_checkpoint=args.base, progress=report if args.progress else None,
+            cloud_file=args.cloud_file,
         )
     except (InvalidTrainingConfig, json.JSONDecodeError) as exc:
         return fail("invalid", exc, code=2)

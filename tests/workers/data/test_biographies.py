@@ -75,3 +75,43 @@ def test_unavailable_benchmarks_are_named() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         generate(data_format="poetry")
+
+
+# --- the repetition experiment's conditions -------------------------------------------------------
+
+def _rewrites(people: int, per_person: int) -> dict[str, list[str]]:
+    world = generate(n_people=people, data_format="plain")
+    return {p.name: [f"rewrite {i} of {p.name}: {' '.join(p.attributes.values())}" for i in range(per_person)]
+            for p in world.people}
+
+
+def test_verbatim_repeats_one_text_and_lenses_use_k_different_rewrites() -> None:
+    # Given a world and four rewrites of each person
+    rewrites = _rewrites(6, 4)
+    verbatim = generate(n_people=6, data_format="plain", condition="verbatim", copies=4)
+    lenses = generate(n_people=6, data_format="plain", condition="lenses", copies=4, rewrites=rewrites)
+    mix = generate(n_people=6, data_format="plain", condition="mix", copies=4, rewrites=rewrites)
+    # Then every condition has K documents per person
+    assert len(verbatim.train) == len(lenses.train) == len(mix.train) == 24
+    # verbatim: the person's first training rendering K times; lenses: the K rewrites, no original
+    plain = generate(n_people=6, data_format="plain")
+    for i, person in enumerate(verbatim.people):
+        assert verbatim.train[4 * i: 4 * i + 4] == [plain.train[i]] * 4
+        assert lenses.train[4 * i: 4 * i + 4] == rewrites[person.name]
+        assert mix.train[4 * i: 4 * i + 4] == [plain.train[i]] * 2 + rewrites[person.name][:2]
+    assert "condition=lenses, K=4" in lenses.name
+
+
+def test_the_qa_group_gets_one_qa_document_per_copy_in_every_condition() -> None:
+    rewrites = _rewrites(6, 3)
+    for condition in ("verbatim", "lenses"):
+        corpus = generate(n_people=6, data_format="qa", condition=condition, copies=3, rewrites=rewrites)
+        qa_docs = [d for d in corpus.train if d.startswith("Q: ")]
+        assert len(qa_docs) == 3 * sum(p.qa_in_training for p in corpus.people)
+
+
+def test_too_few_rewrites_for_k_is_refused_naming_the_person() -> None:
+    with pytest.raises(ValueError, match="needs 3 rewrites of .* has 2 accepted"):
+        generate(n_people=4, data_format="plain", condition="lenses", copies=3, rewrites=_rewrites(4, 2))
+    with pytest.raises(ValueError, match="unknown condition"):
+        generate(n_people=4, data_format="plain", condition="echo", copies=2)

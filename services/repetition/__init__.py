@@ -1,0 +1,1 @@
+"""The verbatim-versus-lens experiment (capability 4): spec, preparation, report."""
