@@ -115,8 +115,9 @@ def render(report: Report) -> str:
         for row in report.paper:
             lines.append(f"  {row.protocol:<18} {row.paper_condition:<22} ({row.condition}, K={row.K}): "
                          f"{row.value_percent:5.1f}%  [{row.source}]")
-        lines.append("  (their 'single' is one biography seen for many passes, our verbatim; 'multiM+permute' "
-                     "is M rewrites in new words and order, our lenses with the template engine)")
+        lines.append("  (their 'single' is one biography seen for many passes, our verbatim; "
+                     "'multiM+permute' is M rewrites in new words and order, our lenses with the "
+                     "template engine)")
     if report.agreement:
         lines += ["", "-- ours beside theirs:"] + [f"  {line}" for line in report.agreement]
     return "\n".join(lines)

@@ -227,6 +227,9 @@ def validate_spec(raw: Any, source: str = "spec") -> ExperimentSpec:
     if not isinstance(raw, dict):
         raise BadInput(f"{source}: a spec must be a YAML mapping ({', '.join(REQUIRED)}, ...), "
                        f"not a {type(raw).__name__}")
+    if raw.get("kind") == "repetition":
+        raise BadInput(f"{source}: a repetition spec (kind: repetition); run it with `knobs repetition run "
+                       f"{source}`")
     problems: list[str] = []
     fields = ExperimentSpec.model_fields
     for key in raw:

@@ -143,7 +143,9 @@ def _label(better: float, se: float | None) -> str:
     if se is None:
         return "noise unknown"
     if se == 0:
-        return "within noise" if better == 0 else ("better beyond noise" if better > 0 else "worse beyond noise")
+        if better == 0:
+            return "within noise"
+        return "better beyond noise" if better > 0 else "worse beyond noise"
     if abs(better) <= 2 * se:
         return "within noise"
     return "better beyond noise" if better > 0 else "worse beyond noise"
@@ -199,16 +201,17 @@ def read(store: EventStore, experiment: str) -> Report:
     report = Report(
         experiment=experiment, runs=sum(1 for r in requests if r in scored), budget=budget,
         conditions=sorted({str(r.params["condition"]) for r in requests.values()}),
-        ks=sorted({int(r.params["K"]) for r in requests.values()}),  # type: ignore[arg-type]
+        ks=sorted({int(r.params["K"]) for r in requests.values()}),
         protocols=sorted({str(r.params.get("protocol") or "format " + str(r.params.get("format")))
                           for r in requests.values()}),
         seeds=sorted({r.seed for r in requests.values()}),
         cloud=str(first["cloud"]) if first.get("cloud") else None,
     )
-    grouped: dict[tuple[str, str], dict[tuple[str, int], dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    Scores = dict[tuple[str, int], dict[int, float]]
+    grouped: dict[tuple[str, str], Scores] = defaultdict(lambda: defaultdict(dict))
     for run_id, req in requests.items():
         protocol = str(req.params.get("protocol") or "format " + str(req.params.get("format")))
-        key = (str(req.params["condition"]), int(req.params["K"]))  # type: ignore[arg-type]
+        key = (str(req.params["condition"]), int(req.params["K"]))
         for benchmark, value in scored.get(run_id, {}).items():
             grouped[(protocol, benchmark)][key][req.seed] = value
     for (protocol, benchmark), scores in sorted(grouped.items()):

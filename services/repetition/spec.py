@@ -20,6 +20,7 @@ Lens variants are shuffled across epochs: each epoch visits the documents in a f
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +31,7 @@ from services.core.errors import BadInput
 from services.experiments.spec import ExperimentSpec, read_yaml, validate_spec
 
 KIND = "repetition"
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "data" / "demo-repetition.yaml"
 DEFAULT_BENCHMARKS = (
     "qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy", "qa_paraphrase_choice_accuracy",
     "reversal_choice_accuracy", "two_hop_choice_accuracy", "distractor_exact_match", "probe_accuracy",
@@ -41,6 +43,10 @@ OWNED = ("condition", "K", "cloud", "protocol", "epochs", "train_tokens", "n_peo
 # A rewrite of a person joins one distillate per fact (workers/cloud.py); a lens that rewrites
 # the whole biography for every fact would repeat each fact six times in one rewrite.
 WHOLE_BIOGRAPHY_LENSES = ("template-bio",)
+
+
+DEFAULT_CONDITIONS: tuple[Condition, ...] = ("verbatim", "lenses")
+DEFAULT_PROTOCOLS: tuple[Protocol, ...] = ("pretrain_finetune",)
 
 
 class _Frozen(BaseModel):
@@ -58,7 +64,8 @@ class SourceSpec(_Frozen):
 
 class BudgetSpec(_Frozen):
     rule: Literal["exposures", "tokens"] = "exposures"
-    epochs: float | None = Field(default=None, gt=0, le=10_000, description="exposures: passes over the corpus")
+    epochs: float | None = Field(default=None, gt=0, le=10_000,
+                                 description="exposures: passes over the corpus")
     train_tokens: int | None = Field(default=None, ge=1_000, description="tokens: per run")
     finetune_tokens: int | None = Field(default=None, ge=1_000,
                                         description="pretrain_finetune: the QA fine-tune's tokens")
@@ -76,9 +83,9 @@ class RepetitionSpec(_Frozen):
     name: str
     description: str = ""
     source: SourceSpec = SourceSpec()
-    conditions: list[Condition] = Field(default_factory=lambda: ["verbatim", "lenses"], min_length=1)
+    conditions: list[Condition] = Field(default_factory=lambda: list(DEFAULT_CONDITIONS), min_length=1)
     K: list[int] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
-    protocols: list[Protocol] = Field(default_factory=lambda: ["pretrain_finetune"], min_length=1)
+    protocols: list[Protocol] = Field(default_factory=lambda: list(DEFAULT_PROTOCOLS), min_length=1)
     budget: BudgetSpec = BudgetSpec()
     distill: DistillSpec = DistillSpec()
     student: dict[str, Any] = Field(default_factory=dict, description="training knobs, fixed for every run")
@@ -145,13 +152,15 @@ def parse(raw: Any, source: str) -> RepetitionSpec:
     benchmarks = spec.benchmarks or []
     bad = [name for name in benchmarks if name not in TRAINING_BENCHMARKS]
     if bad:
-        problems.append(f"benchmarks: {', '.join(bad)} unknown; the trainer knows {', '.join(TRAINING_BENCHMARKS)}")
+        problems.append(f"benchmarks: {', '.join(bad)} unknown; the trainer knows "
+                        f"{', '.join(TRAINING_BENCHMARKS)}")
     if problems:
-        raise BadInput(f"{source}: {len(problems)} problem(s) in the repetition spec:\n  " + "\n  ".join(problems))
+        raise BadInput(f"{source}: {len(problems)} problem(s) in the repetition spec:\n  "
+                       + "\n  ".join(problems))
     return spec
 
 
-def load(path: Any) -> RepetitionSpec:
+def load(path: Path) -> RepetitionSpec:
     raw = read_yaml(path)
     if not is_repetition(raw):
         raise BadInput(f"{path}: not a repetition spec (it needs `kind: repetition`; other specs run with "

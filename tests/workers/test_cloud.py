@@ -43,7 +43,8 @@ def distillation(store: EventStore, *, rejected: dict[tuple[str, int], list[str]
             did = f"{pair.id}:{sample}"
             events.append(NewEvent(event=DistillateGenerated(
                 distillation_id=ID, distillate_id=did, pair_id=pair.id, lens="template-fact",
-                lens_version="1" * 16, sample=sample, engine="template", model="template", sampling=Sampling(),
+                lens_version="1" * 16, sample=sample, engine="template", model="template",
+                sampling=Sampling(),
                 request_sha256="2" * 64, text=f"{pair.subject} {pair.attribute} {pair.answer} #{sample}.",
                 usage=Usage(prompt_tokens=0, completion_tokens=0, latency_s=0, attempts=0))))
             reasons = (rejected or {}).get((pair.id, sample), [])

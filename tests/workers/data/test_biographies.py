@@ -111,7 +111,7 @@ def test_the_qa_group_gets_one_qa_document_per_copy_in_every_condition() -> None
 
 
 def test_too_few_rewrites_for_k_is_refused_naming_the_person() -> None:
-    with pytest.raises(ValueError, match="needs 3 rewrites of .* has 2 accepted"):
+    with pytest.raises(ValueError, match=r"needs 3 rewrites of .* has 2 accepted"):
         generate(n_people=4, data_format="plain", condition="lenses", copies=3, rewrites=_rewrites(4, 2))
     with pytest.raises(ValueError, match="unknown condition"):
         generate(n_people=4, data_format="plain", condition="echo", copies=2)

@@ -72,7 +72,9 @@ def test_lenses_train_on_the_cloud_files_rewrites(tmp_path: Path) -> None:
         ({"condition": "verbatim", "K": 2, "corpus": "file:/x.txt"}, "biographies corpus only"),
     ],
 )
-def test_incoherent_repetition_knobs_are_refused(tmp_path: Path, params: dict[str, object], message: str) -> None:
+def test_incoherent_repetition_knobs_are_refused(
+    tmp_path: Path, params: dict[str, object], message: str
+) -> None:
     with pytest.raises(InvalidTrainingConfig, match=message):
         run_training({**TINY, **params}, 0, [], tmp_path / "out")
 
@@ -80,4 +82,5 @@ def test_incoherent_repetition_knobs_are_refused(tmp_path: Path, params: dict[st
 def test_a_cloud_without_enough_rewrites_for_k_is_refused(tmp_path: Path) -> None:
     path = cloud_file(tmp_path, TINY["n_people"], 1)
     with pytest.raises(InvalidTrainingConfig, match="needs 2 rewrites"):
-        run_training({**TINY, "condition": "lenses", "K": 2, "cloud": "d"}, 0, [], tmp_path / "out", cloud_file=path)
+        run_training({**TINY, "condition": "lenses", "K": 2, "cloud": "d"}, 0, [], tmp_path / "out",
+                     cloud_file=path)
