@@ -12,6 +12,7 @@ from events.settings import knobs_home
 from services.cli.distillation_cmd import print_report
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking
+from services.cli.repetition_cmd import render as render_repetition
 from services.cli.shift_cmd import render_verdict
 from services.core.context import Context
 from services.core.errors import BadInput
@@ -27,6 +28,9 @@ from services.ranking.audit import audit
 from services.ranking.matrix import rank_matrix
 from services.ranking.rank import RankOptions, rank
 from services.ranking.suggest import suggest_spec, write_spec
+from services.repetition.report import read as read_repetition
+from services.repetition.service import prepare
+from services.repetition.spec import DEMO_SPEC as DEMO_REPETITION
 from services.shift.hypothesis import DEMO_SPEC, read_spec, run_test
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -34,6 +38,7 @@ BUNDLED = DATA / "vaswani2017_table3.csv"
 EXPERIMENT = "vaswani2017-table3"
 TRAINED_SPEC = DATA / "demo-ofat.yaml"
 TRAINED_BENCHMARKS = ["qa_answer_loss_seen", "heldout_loss"]
+DEMO_REPETITION_BENCHMARK = "qa_answer_loss"
 
 
 def run_demo(data: Path | None, train: bool = True) -> None:
@@ -60,9 +65,11 @@ def run_demo(data: Path | None, train: bool = True) -> None:
             train_and_rank(ctx)
             test_compatibility(ctx)
         distil_facts(ctx)
+        if train:
+            compare_repetition(ctx)
     typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
-               "`knobs distill list`, `knobs lenses list`, "
+               "`knobs distill list`, `knobs lenses list`, `knobs repetition report demo-repetition`, "
                "`knobs export notes ./vault`, `knobs mcp`, `knobs serve`, `knobs services down`.")
 
 
@@ -93,6 +100,23 @@ def distil_facts(ctx: Context) -> None:
         print_report(report, show=2 if not label else 0)
         typer.echo(f"({time.perf_counter() - started:.1f} s)")
     ctx.catch_up()
+
+
+def compare_repetition(ctx: Context) -> None:
+    """Capability 4's question: does a student learn more from K rewrites than from K copies?"""
+    typer.secho("\n== does rewriting beat repeating? verbatim x K against lenses x K (template engine), "
+                "Physics of LM 3.1's protocol (about four minutes)", bold=True)
+    prepared = prepare(ctx, DEMO_REPETITION)
+    typer.echo(f"rewrites: distillation {prepared.distillation} ({prepared.distillates} distillates); "
+               f"{prepared.declared.runs} students")
+    summary = run_embedded_with_progress(ctx, prepared.declared.experiment, threads=1)
+    typer.echo(render_status(summary))
+    ctx.catch_up()
+    result = read_repetition(ctx.store(), prepared.declared.experiment)
+    typer.echo(render_repetition(result))
+    typer.secho(f"\n== rank condition and K on {DEMO_REPETITION_BENCHMARK}", bold=True)
+    typer.echo(render_ranking(rank(ctx, prepared.declared.experiment, DEMO_REPETITION_BENCHMARK),
+                              by_cost="flops"))
 
 
 def test_compatibility(ctx: Context) -> None:
