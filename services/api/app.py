@@ -14,6 +14,7 @@ from services.api import (
     events_routes,
     queries_routes,
     ranking_routes,
+    repetition_routes,
     shift_routes,
 )
 from services.api.errors import install_handlers
@@ -39,4 +40,5 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app.include_router(access_routes.router)
     app.include_router(shift_routes.router)
     app.include_router(distillation_routes.router)
+    app.include_router(repetition_routes.router)
     return app
