@@ -104,7 +104,8 @@ class Report:
     citation: str = CITATION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out: dict[str, Any] = asdict(self)
+        return out
 
 
 def paper_rows(path: Path = PAPER_CSV) -> list[PaperRow]:
