@@ -18,8 +18,9 @@ def test_the_report_route_answers_from_the_log_and_404s_an_unknown_experiment(
 ) -> None:
     # Given a repetition experiment's requests and scores: lenses ahead of verbatim at K=2
     events: list[NewEvent] = []
-    cells = [("verbatim", 1, 0, 0.20), ("verbatim", 1, 1, 0.22), ("lenses", 1, 0, 0.21), ("lenses", 1, 1, 0.23),
-             ("verbatim", 2, 0, 0.20), ("verbatim", 2, 1, 0.22), ("lenses", 2, 0, 0.40), ("lenses", 2, 1, 0.42)]
+    cells = [("verbatim", 1, 0, 0.20), ("verbatim", 1, 1, 0.22), ("lenses", 1, 0, 0.21),
+             ("lenses", 1, 1, 0.23), ("verbatim", 2, 0, 0.20), ("verbatim", 2, 1, 0.22),
+             ("lenses", 2, 0, 0.40), ("lenses", 2, 1, 0.42)]
     for condition, k, seed, value in cells:
         run_id = f"{condition}-{k}-s{seed}"
         events.append(NewEvent(event=RunRequested(
