@@ -33,6 +33,7 @@ from services.export.snapshot import RankingEntry, read_rankings, recency
 from services.queries.named import ask
 from services.ranking.audit import audit
 from services.ranking.suggest import suggest_spec
+from services.repetition.report import read as read_repetition
 
 T = TypeVar("T")
 
@@ -400,6 +401,16 @@ def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
         """
         params = {"distillation": distillation}
         return session.call(lambda ctx: _named(ctx, "distillation_models", params))
+
+    @server.tool(name="repetition_report")
+    def _repetition_report(experiment: str) -> dict[str, Any]:
+        """Does rewriting beat repeating? For a repetition experiment (`knobs repetition run`): per
+        protocol and benchmark, the K x condition table (verbatim: the same text K times; lenses:
+        K rewrites) with 95% intervals over seeds, lenses - verbatim at each K against seed noise
+        ("better beyond noise", "within noise", ...), fits y = a + b ln K, the budget rule, and
+        Physics of LM 3.1's figures with where in the paper they are, plus whether ours agree.
+        """
+        return session.call(lambda ctx: read_repetition(ctx.store(), experiment).to_json())
 
     @server.tool(name="cypher")
     def _cypher(query: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

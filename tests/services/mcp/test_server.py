@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TOOLS = {"knobs_that_matter", "influence_range", "suggest_next_experiment", "audit_ranking", "cypher",
          "datasets_by_volatility", "volatile_examples", "volatility_knobs", "verdict_provenance",
          "forgotten_examples", "lenses_by_survival", "lenses_by_diversity", "pair_cloud",
-         "distillation_models"}
+         "distillation_models", "repetition_report"}
 
 
 def answer(result: CallToolResult) -> Any:
