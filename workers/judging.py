@@ -96,7 +96,8 @@ def existing(store: EventStore, experiment: str, judgement: str) -> Judgement | 
     for run_id in reliability_event.runs:
         for stored in store.read_stream(f"run:{experiment}/{run_id}"):
             if stored.idempotency_key == judge_score_key(judgement, run_id):
-                scores.append({"run_id": run_id, **{k: stored.data[k] for k in ("value", "n", "stderr")}})
+                scores.append({"run_id": run_id, **{k: stored.data[k] for k in ("value", "n", "stderr")},
+                               "exact_match": reliability_event.exact_match.get(run_id)})
     return Judgement(reliability_event, scores, appended=0)
 
 
@@ -131,7 +132,7 @@ def judge(store: EventStore, experiment: str, endpoint: Endpoint, settings: Judg
     event = JudgeReliabilityMeasured(
         judgement_id=jid, experiment=experiment, judge_model=endpoint.model,
         judge_host=host_of(endpoint.base_url), prompt_version=PROMPT_VERSION, runs=run_ids,
-        settings=identity, **figures)
+        settings=identity, exact_match={s.run_id: s.exact_match for s in scores}, **figures)
     new = [keyed(BenchmarkScored(experiment=experiment, run_id=s.run_id, benchmark=JUDGE_BENCHMARK,
                                  value=s.value, n=s.n, stderr=s.stderr), judge_score_key(jid, s.run_id))
            for s in scores]

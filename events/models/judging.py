@@ -80,6 +80,8 @@ class JudgeReliabilityMeasured(Event):
     prompt_version: str
     runs: list[str]
     settings: dict[str, Any]
+    exact_match: dict[str, float] = Field(default_factory=dict, description="per run, exact match on "
+                                          "the items the judge graded: the score beside the judge's")
     items: int = Field(ge=0, description="items graded (student answers and controls)")
     judgements: int = Field(ge=0, description="pointwise requests: items x repeats")
     agreement_with_exact_match: float | None = None
