@@ -413,11 +413,13 @@ def student_answers(artifact: Path, questions: int) -> list[tuple[Question, str]
     The corpus is regenerated from the run's saved config, as train.py built it, so the
     held-out people are the ones the run never saw QA pairs of."""
     import torch  # loaded only when a run is judged
+    from transformers.utils import logging as hf_logging
 
     from workers.data.sources import load_corpus
     from workers.jobs.checkpoint import load_checkpoint
     from workers.jobs.evaluate import greedy_answers
 
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the job's output is its result
     model, tokenizer, config = load_checkpoint(artifact)
     corpus = load_corpus(config["corpus"], n_people=config["n_people"], qa_fraction=config["qa_fraction"],
                          data_format=config["format"], repetitions=config["repetitions"],
