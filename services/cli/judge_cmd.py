@@ -30,8 +30,8 @@ def resolve_endpoint(home: Path, base_url: str | None, model: str | None) -> End
         return Endpoint(base_url.rstrip("/"), chosen)
     try:
         found = resolve_llm(home, LLMSettings(model=model) if model else None)
-    except LLMNotConfigured as exc:
-        raise JudgeRequestError(f"no judge reachable: {exc}") from exc
+    except LLMNotConfigured as exc:  # it says what to do: `knobs services up --llm`, or which model
+        raise JudgeRequestError(str(exc)) from exc
     return Endpoint(found.base_url, found.model)
 
 
