@@ -37,6 +37,7 @@ NODE_LABELS: tuple[str, ...] = (
     "Distillate",
     "Cloud",
     "Model",
+    "Judgement",
 )
 
 RELATIONSHIP_TYPES: tuple[str, ...] = (
@@ -66,6 +67,7 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
     "THROUGH",
     "GENERATED_BY",
     "DUPLICATE_OF",
+    "JUDGED",
 )
 
 

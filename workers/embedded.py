@@ -18,6 +18,7 @@ from typing import Any
 
 from dramatiq import Worker
 
+from events.models.judging import JudgeInputRejected
 from events.models.shift import (
     DataSet,
     DatasetShiftMeasured,
@@ -28,7 +29,7 @@ from events.models.shift import (
     measurement_id,
     shift_stream,
 )
-from events.settings import EventsSettings
+from events.settings import EventsSettings, knobs_home
 from events.store import EventStore
 from events.store.blobs import tree_sha256
 from events.store.factory import open_store
@@ -39,8 +40,9 @@ from workers.broker import make_broker
 from workers.dispatch import Dispatcher
 from workers.distillation import Progress as DistillProgress
 from workers.distillation import batch_pairs, batches, complete_if_done, read_state
-from workers.jobs.distill import Endpoint, models_served
+from workers.jobs.distill import ClientSettings, Endpoint, ResponseCache, models_served
 from workers.jobs.shift import Example, ShiftConfig
+from workers.judging import Progress as JudgeProgress
 from workers.measurement import Progress
 from workers.settings import LLMSettings, WorkerSettings
 
@@ -219,3 +221,24 @@ def llm_models(base_url: str) -> list[str]:
     the URL and the key before a distillation is logged; LLMUnavailable names what failed)."""
     endpoint = Endpoint(base_url, LLMSettings().api_key_for(base_url), "")
     return models_served(endpoint)
+
+
+def judge_experiment(experiment: str, *, base_url: str, model: str, questions: int = 48, repeats: int = 2,
+                     progress: JudgeProgress | None = None) -> dict[str, Any]:
+    """Grade every completed run of `experiment` with the LLM judge at `base_url` and log each
+    run's qa_judge_accuracy and the judge's reliability in one append (nothing new when this
+    judgement is in the log already). Raises JudgeInputRejected for settings or runs it cannot
+    use, LLMUnavailable when the server gives up; returns the judgement as JSON."""
+    from workers.jobs.judge import JudgeSettings
+    from workers.judging import judge
+
+    try:
+        settings = JudgeSettings(questions=questions, repeats=repeats)
+    except ValueError as exc:
+        raise JudgeInputRejected(str(exc)) from exc
+    llm = LLMSettings()
+    endpoint = Endpoint(base_url, llm.api_key_for(base_url), model)
+    client = ClientSettings(concurrency=llm.concurrency, timeout_s=llm.timeout_s, max_retries=llm.max_retries)
+    with open_store(EventsSettings()) as store:
+        return judge(store, experiment, endpoint, settings, client=client, progress=progress,
+                     cache=ResponseCache(knobs_home() / "cache" / "llm")).to_json()

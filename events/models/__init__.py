@@ -19,6 +19,7 @@ from events.models.experiments import (
     RunRequested,
     RunStarted,
 )
+from events.models.judging import JudgeReliabilityMeasured
 from events.models.rankings import (
     CostEfficiency,
     Direction,
@@ -62,6 +63,7 @@ __all__ = [
     "ExperimentDeclared",
     "HypothesisTested",
     "JSONScalar",
+    "JudgeReliabilityMeasured",
     "Knee",
     "LensDefined",
     "LeverageFlag",

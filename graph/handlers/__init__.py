@@ -2,14 +2,15 @@
 
 `common` holds the rules every statement keeps (see its docstring); `runs` the facts of
 runs, scores and rankings; `shift` the facts of shift measurements and hypothesis verdicts;
-`distillation` lenses, distillations, distillates, their assessments and clouds.
+`distillation` lenses, distillations, distillates, their assessments and clouds; `judging` an
+LLM judge's reliability figures.
 """
 
 from __future__ import annotations
 
 from events.models import BenchmarkScored, RankingDerived, RunRecorded, SourceCited
 from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
-from graph.handlers import distillation, shift
+from graph.handlers import distillation, judging, shift
 from graph.handlers.common import (
     RELATIONSHIP_NAMESPACE,
     Handler,
@@ -52,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
         Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings),
         *shift.HANDLERS,
         *distillation.HANDLERS,
+        *judging.HANDLERS,
     )
 }
 """Event types the graph projects; every other type is another capability's fact and skipped."""

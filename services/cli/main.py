@@ -19,6 +19,7 @@ from services.cli import (
     experiments_cmd,
     graph_cmd,
     infra_cmd,
+    judge_cmd,
     log_cmd,
     ranking_cmd,
     repetition_cmd,
@@ -51,6 +52,7 @@ app.add_typer(shift_cmd.app, name="shift")
 app.add_typer(repetition_cmd.app, name="repetition")
 log_cmd.register(app)
 distillation_cmd.register(app)
+judge_cmd.register(app)
 ranking_cmd.register(app)
 graph_cmd.register(app)
 register_queries(app)

@@ -57,4 +57,5 @@ def test_handlers_cover_the_projected_types_in_order() -> None:
                              "RunCompleted", "RunFailed", "RankingDerived", "ShiftRequested", "ShiftMeasured",
                              "DatasetShiftMeasured", "TrainingInfluenceRecorded", "HypothesisTested",
                              "LensDefined", "DistillationRequested", "DistillateGenerated",
-                             "DistillateAssessed", "CloudAssessed", "DistillationCompleted"]
+                             "DistillateAssessed", "CloudAssessed", "DistillationCompleted",
+                             "JudgeReliabilityMeasured"]
