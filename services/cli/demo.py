@@ -11,6 +11,7 @@ from events.models.distillation import Checks
 from events.settings import knobs_home
 from services.cli.distillation_cmd import print_report
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
+from services.cli.judge_cmd import print_judgement
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking
 from services.cli.repetition_cmd import render as render_repetition
 from services.cli.shift_cmd import render_verdict
@@ -23,6 +24,8 @@ from services.experiments.service import calibrated_rate, declare, plan
 from services.importing.results import import_results
 from services.infra import control
 from services.infra.llm import start_llm
+from services.judging.service import Endpoint as JudgeEndpoint
+from services.judging.service import judge
 from services.ranking.analysis.selftest import gsa_selftest
 from services.ranking.audit import audit
 from services.ranking.matrix import rank_matrix
@@ -39,6 +42,7 @@ EXPERIMENT = "vaswani2017-table3"
 TRAINED_SPEC = DATA / "demo-ofat.yaml"
 TRAINED_BENCHMARKS = ["qa_answer_loss_seen", "heldout_loss"]
 DEMO_REPETITION_BENCHMARK = "qa_answer_loss"
+DEMO_JUDGE_QUESTIONS = 6
 
 
 def run_demo(data: Path | None, train: bool = True) -> None:
@@ -117,6 +121,14 @@ def compare_repetition(ctx: Context) -> None:
     typer.secho(f"\n== rank condition and K on {DEMO_REPETITION_BENCHMARK}", bold=True)
     typer.echo(render_ranking(rank(ctx, prepared.declared.experiment, DEMO_REPETITION_BENCHMARK),
                               by_cost="flops"))
+    typer.secho(f"\n== the LLM judge grades the students' answers ({DEMO_JUDGE_QUESTIONS} held-out "
+                "questions each), and how far to trust it", bold=True)
+    state = start_llm(ctx.home)
+    endpoint = JudgeEndpoint(state["base_url"], state["model"])
+    result = judge(ctx.store(), prepared.declared.experiment, endpoint, questions=DEMO_JUDGE_QUESTIONS,
+                   repeats=2)
+    ctx.catch_up()
+    print_judgement(result)
 
 
 def test_compatibility(ctx: Context) -> None:
