@@ -125,10 +125,10 @@ def compare_repetition(ctx: Context) -> None:
                 "questions each), and how far to trust it", bold=True)
     state = start_llm(ctx.home)
     endpoint = JudgeEndpoint(state["base_url"], state["model"])
-    result = judge(ctx.store(), prepared.declared.experiment, endpoint, questions=DEMO_JUDGE_QUESTIONS,
+    judged = judge(ctx.store(), prepared.declared.experiment, endpoint, questions=DEMO_JUDGE_QUESTIONS,
                    repeats=2)
     ctx.catch_up()
-    print_judgement(result)
+    print_judgement(judged)
 
 
 def test_compatibility(ctx: Context) -> None:
