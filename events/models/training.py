@@ -153,6 +153,22 @@ TRAINING_BENCHMARKS: dict[str, str] = {
     "whose QA pairs were held out: exact match's smooth counterpart; lower is better",
     "qa_answer_loss_seen": "the same for people whose QA pairs were in training; lower is better",
     "heldout_loss": "mean next-token cross-entropy (nats) on held-out documents; lower is better",
+    # --- the repetition experiment's battery (workers/jobs/battery.py), all on held-out people
+    "qa_f1": "token F1 (SQuAD normalisation) of the greedy answer against the true value, held-out "
+    "people; higher is better",
+    "qa_choice_accuracy": "multiple choice by likelihood among the true value and up to 15 other values of "
+    "the attribute (chance 1/16), held-out people; higher is better",
+    "qa_paraphrase_exact_match": "exact match on held-out people asked in words no training text uses; "
+    "higher is better",
+    "qa_paraphrase_choice_accuracy": "qa_choice_accuracy with the paraphrased questions; higher is better",
+    "reversal_choice_accuracy": "attribute -> person: 'Who was born on <date>?', chosen by likelihood "
+    "among up to 16 held-out names (chance 1/16); higher is better",
+    "two_hop_choice_accuracy": "'In which state is the company that <name> works for based?': recall "
+    "the employer's city, then its state; chosen among the world's states; higher is better",
+    "distractor_exact_match": "exact match with another person's biography before the question; "
+    "higher is better",
+    "probe_accuracy": "a logistic-regression probe of each attribute from the last hidden state at the "
+    "person's name, fitted on the QA group, tested on held-out people; higher is better",
     "train_volatility": "mean over a run's influence recordings of the volatility of the tracked "
     "training documents, pstdev(grad_norm)/mean(grad_norm) of their per-example gradient norms; "
     "needs influence_every; lower is better (smoother training)",

@@ -216,10 +216,25 @@ def answer_loss(
     still shows, here, how much of the fact it has absorbed.
     """
     pairs = pairs[:MAX_QUESTIONS]
+    per_question = answer_nll(model, tokenizer, [(p.prompt, p.answer) for p in pairs], device)
+    n = len(per_question)
+    mean = sum(per_question) / n
+    var = sum((x - mean) ** 2 for x in per_question) / max(1, n - 1)
+    return Score(value=mean, n=n, stderr=math.sqrt(var / n))
+
+
+def answer_nll(
+    model: nn.Module, tokenizer: Tokenizer, items: Sequence[tuple[str, str]], device: torch.device
+) -> list[float]:
+    """Per (prompt, answer): the mean cross-entropy (nats) of the answer's tokens after the prompt.
+
+    The text is `prompt + " " + answer`, led by the end-of-text token, as in training; a token
+    merged across the boundary counts as the answer's. Batched, right-padded.
+    """
     ctx = context_length(model)
     rows: list[tuple[list[int], int]] = []  # (token ids, index where the answer starts)
-    fulls = tokenizer.encode_batch([f"{p.prompt} {p.answer}" for p in pairs])
-    prompts = tokenizer.encode_batch([p.prompt for p in pairs])
+    fulls = tokenizer.encode_batch([f"{prompt} {answer}" for prompt, answer in items])
+    prompts = tokenizer.encode_batch([prompt for prompt, _ in items])
     for full, prompt in zip(fulls, prompts, strict=True):
         if full[: len(prompt)] != prompt:  # a merge across the boundary: split where they part
             cut = next(i for i, (a, b) in enumerate(zip(full, prompt, strict=False)) if a != b)
@@ -227,7 +242,7 @@ def answer_loss(
             cut = len(prompt)
         ids = [tokenizer.eos_id, *full][-ctx:]
         rows.append((ids, max(1, len(ids) - (len(full) - cut))))
-    per_question: list[float] = []
+    out: list[float] = []
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
         width = max(len(ids) for ids, _ in batch)
@@ -242,11 +257,8 @@ def answer_loss(
             logits[:, :-1].float().transpose(1, 2), input_ids[:, 1:].to(device), reduction="none"
         ).cpu()  # (batch, width - 1): loss of predicting token t+1
         mask = target[:, 1:]
-        per_question.extend(((losses * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).tolist())
-    n = len(per_question)
-    mean = sum(per_question) / n
-    var = sum((x - mean) ** 2 for x in per_question) / max(1, n - 1)
-    return Score(value=mean, n=n, stderr=math.sqrt(var / n))
+        out.extend(((losses * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).tolist())
+    return out
 
 
 @benchmark("qa_answer_loss")

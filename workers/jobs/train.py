@@ -37,6 +37,7 @@ from events.models.training import INFLUENCE_EXAMPLES_DEFAULT, RECORDED_IN_TRAIN
 from workers.data.corpus import Corpus
 from workers.data.sources import load_corpus
 from workers.data.tokenizer import Tokenizer, train_tokenizer
+from workers.jobs import battery  # noqa: F401  # registers the repetition experiment's battery
 from workers.jobs.checkpoint import (
     CONFIG_FILE,
     LOSS_TYPE,

@@ -14,6 +14,7 @@ from events.models.training import TRAINING_BENCHMARKS
 from workers.data.biographies import generate
 from workers.data.corpus import Corpus
 from workers.data.tokenizer import Tokenizer, train_tokenizer
+from workers.jobs import battery  # noqa: F401  # the battery registers into the same registry
 from workers.jobs.evaluate import BENCHMARKS, evaluate
 
 CPU = torch.device("cpu")
