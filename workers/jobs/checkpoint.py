@@ -56,7 +56,12 @@ def load_checkpoint(checkpoint: Path) -> tuple[PreTrainedModel, Tokenizer, dict[
         raise InvalidTrainingConfig(f"checkpoint {checkpoint} has no {MODEL_DIR}/ directory")
     tokenizer = load_tokenizer(checkpoint / TOKENIZER_DIR)
     model: PreTrainedModel
-    if config.get("lora_rank") is not None:
+    if config.get("base_model"):
+        from workers.jobs.pretrained import load_pretrained  # a sibling job module, loaded when asked
+
+        pretrained, _, _ = load_pretrained(config["base_model"])
+        model = PeftModel.from_pretrained(pretrained, checkpoint / MODEL_DIR).merge_and_unload()
+    elif config.get("lora_rank") is not None:
         base, _, _ = load_checkpoint(Path(config["base_checkpoint"]))
         model = PeftModel.from_pretrained(base, checkpoint / MODEL_DIR).merge_and_unload()
     else:

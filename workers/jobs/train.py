@@ -51,6 +51,7 @@ from workers.jobs.checkpoint import (
 from workers.jobs.cost import measure_flops, run_costs
 from workers.jobs.evaluate import BENCHMARKS, Score, evaluate
 from workers.jobs.influence_record import INFLUENCE_FILE, InfluenceRecorder, tracked_documents
+from workers.jobs.pretrained import Pretrained, PretrainedUnavailable, load_pretrained
 
 RESULT_FILE = "result.json"
 # The world of the biographies corpus is the same for every run, so two runs differ only in
@@ -106,6 +107,7 @@ class TrainConfig:
     lora_alpha: float
     lora_targets: str
     base_run: str | None
+    base_model: str | None
     precision: str
     # --- influence recording inside training (workers/jobs/influence_record.py)
     influence_every: int | None
@@ -136,6 +138,8 @@ class TrainConfig:
     data_seed: int
     num_threads: int
     tokenizer_vocab_size: int = 0  # set once the tokenizer is trained or loaded
+    base_model_file: str | None = None  # base_model: the GGUF it was read from, and its sha256
+    base_model_sha256: str | None = None
 
     @classmethod
     def from_params(
@@ -154,6 +158,8 @@ class TrainConfig:
                     f"context_length {knobs['context_length']} exceeds the base model's "
                     f"{base['context_length']} positions; use at most that"
                 )
+        elif knobs["base_model"] is not None:
+            knobs["model_family"] = "llama"  # every known base is a Llama; the rest is read on load
         elif knobs["lora_rank"] is not None or knobs["base_run"]:
             raise InvalidTrainingConfig(
                 f"base_run {knobs['base_run']!r} needs its checkpoint: pass base_checkpoint "
@@ -360,6 +366,17 @@ def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
     return replace(cfg, steps=steps, warmup_steps=int(cfg.warmup_fraction * steps))
 
 
+def with_pretrained(cfg: TrainConfig, model: PreTrainedModel, base: Pretrained) -> TrainConfig:
+    """`cfg` with the architecture the pretrained weights fix, and where they came from."""
+    c = model.config
+    if cfg.context_length > c.max_position_embeddings:
+        raise InvalidTrainingConfig(f"context_length {cfg.context_length} exceeds {base.name}'s "
+                                    f"{c.max_position_embeddings} positions")
+    return replace(cfg, n_layer=c.num_hidden_layers, n_head=c.num_attention_heads, d_model=c.hidden_size,
+                   d_ff=c.intermediate_size, vocab_size=c.vocab_size, tokenizer=base.name,
+                   base_model_file=str(base.path), base_model_sha256=base.sha256)
+
+
 def finetune_documents(corpus: Corpus) -> list[str]:
     """The second stage of pretrain_finetune: the QA group's pairs, one document each."""
     if not corpus.qa_eval_seen:
@@ -440,6 +457,12 @@ def run_training(
         model: PreTrainedModel | PeftModel
         if cfg.base_checkpoint is not None:
             model, tokenizer, _ = load_checkpoint(Path(cfg.base_checkpoint))
+        elif cfg.base_model is not None:
+            try:
+                model, tokenizer, base = load_pretrained(cfg.base_model)
+            except PretrainedUnavailable as exc:
+                raise InvalidTrainingConfig(str(exc)) from exc
+            cfg = with_pretrained(cfg, model, base)
         else:
             try:
                 tokenizer = train_tokenizer(cfg.tokenizer, corpus.train, cfg.vocab_size)
