@@ -77,7 +77,8 @@ def load_pretrained(name: str) -> tuple[PreTrainedModel, PretrainedTokenizer, Pr
         # A GGUF-loaded model refuses save_pretrained (it still counts as quantised): copy its
         # dequantised weights into the same architecture without the quantisation config.
         settings = {k: v for k, v in model.config.to_dict().items() if k != "quantization_config"}
-        plain = AutoModelForCausalLM.from_config(type(model.config).from_dict(settings),
+        plain = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
+            type(model.config).from_dict(settings),
                                                  torch_dtype=torch.float32)
         plain.load_state_dict(model.state_dict())
         plain.save_pretrained(str(staging))
