@@ -10,8 +10,10 @@ throughput; the 2ND/2ND split is the standard backward accounting of Kaplan et a
 
 Memory, mixed-precision AdamW (Rajbhandari et al. 2020, "ZeRO", §3.1: 16 bytes per trained
 parameter = bf16 weights 2 + bf16 grads 2 + fp32 master weights 4 + fp32 Adam moments 8), and
-activations per layer ≈ s·b·h·(34 + 5·a·s/h) bytes without recomputation (Korthikanti et al.
-2022, "Reducing Activation Recomputation in Large Transformer Models", §4.1).
+activations per layer ≈ 34·s·b·h bytes (Korthikanti et al. 2022, "Reducing Activation
+Recomputation in Large Transformer Models", §4.1 gives s·b·h·(34 + 5·a·s/h); the 5·a·s/h term is
+the stored attention-score matrix, which fused attention — torch's SDPA, FlashAttention — never
+keeps, as their selective recomputation of §4.2 does not).
 """
 
 from __future__ import annotations
@@ -61,8 +63,7 @@ def training_flops(mode: Mode, params: float, tokens: float) -> float:
 
 
 def activation_bytes(model: Model, context: int, batch: int) -> float:
-    s, b, h, a = context, batch, model.d_model, model.n_head
-    return model.n_layer * s * b * h * (34.0 + 5.0 * a * s / h)
+    return 34.0 * model.n_layer * context * batch * model.d_model
 
 
 def memory_bytes(model: Model, context: int, batch: int) -> dict[str, float]:
