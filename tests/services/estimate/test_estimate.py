@@ -83,7 +83,9 @@ def test_without_gpu_runs_the_default_efficiency_range_is_shown_as_assumed(
     assert "assumed" in flops["source"]
 
 
-def test_without_cpu_runs_the_cpu_estimate_says_what_to_do(tmp_path: Path, measured_pages: PageTokens) -> None:
+def test_without_cpu_runs_the_cpu_estimate_says_what_to_do(
+    tmp_path: Path, measured_pages: PageTokens
+) -> None:
     with pytest.raises(BadInput, match="no CPU runs in the log"):
         estimate(store_with(tmp_path / "x.sqlite3"), Request(pages=[1]), measured_pages)
 
