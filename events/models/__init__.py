@@ -10,6 +10,7 @@ from events.models.distillation import (
     DistillationRequested,
     LensDefined,
 )
+from events.models.estimate import EstimateChecked
 from events.models.experiments import (
     ExperimentDeclared,
     RunCompleted,
@@ -59,6 +60,7 @@ __all__ = [
     "DistillationBatchFailed",
     "DistillationCompleted",
     "DistillationRequested",
+    "EstimateChecked",
     "Event",
     "ExperimentDeclared",
     "HypothesisTested",

@@ -16,6 +16,7 @@ from graph.errors import GraphError
 from services.cli import (
     access_cmd,
     distillation_cmd,
+    estimate_cmd,
     experiments_cmd,
     graph_cmd,
     infra_cmd,
@@ -53,6 +54,7 @@ app.add_typer(repetition_cmd.app, name="repetition")
 log_cmd.register(app)
 distillation_cmd.register(app)
 judge_cmd.register(app)
+estimate_cmd.register(app)
 ranking_cmd.register(app)
 graph_cmd.register(app)
 register_queries(app)
