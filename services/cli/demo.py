@@ -10,6 +10,7 @@ import typer
 from events.models.distillation import Checks
 from events.settings import knobs_home
 from services.cli.distillation_cmd import print_report
+from services.cli.estimate_cmd import render_estimate
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.cli.judge_cmd import print_judgement
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking
@@ -20,6 +21,9 @@ from services.core.errors import BadInput
 from services.distillation.lenses import load_lenses, select_lenses
 from services.distillation.report import read_report
 from services.distillation.request import Endpoint, check_server, load_pairs, request, run
+from services.estimate.check import check
+from services.estimate.estimate import Request, estimate
+from services.estimate.pages import measure_page_tokens
 from services.experiments.service import calibrated_rate, declare, plan
 from services.importing.results import import_results
 from services.infra import control
@@ -71,6 +75,7 @@ def run_demo(data: Path | None, train: bool = True) -> None:
         distil_facts(ctx)
         if train:
             compare_repetition(ctx)
+        estimate_pages(ctx)
     typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
                "`knobs distill list`, `knobs lenses list`, `knobs repetition report demo-repetition`, "
@@ -129,6 +134,20 @@ def compare_repetition(ctx: Context) -> None:
                    repeats=2)
     ctx.catch_up()
     print_judgement(judged)
+
+
+def estimate_pages(ctx: Context) -> None:
+    """How long on a GPU: distil and train 1-1000 A4 pages, calibrated from this log's runs."""
+    typer.secho("\n== how long would 1, 10, 100 and 1000 pages take on an H100? (`knobs estimate`)",
+                bold=True)
+    request = Request(pages=[1, 10, 100, 1000], gpu="h100")
+    request.validate()
+    typer.echo(render_estimate(estimate(ctx.store(), request, measure_page_tokens(request.base))))
+    checked = check(ctx.store())
+    s = checked["summary"]
+    if s["runs"]:
+        typer.echo(f"the estimator against this log's runs: median |relative error| "
+                   f"{s['median_abs_relative_error']:.1%} over {s['runs']} runs (`knobs estimate --check`)")
 
 
 def test_compatibility(ctx: Context) -> None:
