@@ -99,6 +99,22 @@ class QAPair(_Frozen):
     facts: dict[str, str] = Field(default_factory=dict,
                                   description="all the subject's known facts, attribute -> value")
 
+    def template_problem(self) -> str | None:
+        """Why the template engine cannot rewrite this pair, or None. Here, on the contract, so the
+        service refuses a request before logging it and the worker refuses with the same words."""
+        if not self.subject or not self.attribute:
+            return (f"pair {self.id}: the template engine needs a structured fact (subject and "
+                    "attribute; the biographies source has them, a JSONL line may carry subject, "
+                    "attribute, facts); use the llm engine for plain pairs")
+        stated = self.facts.get(self.attribute)
+        if stated is not None and stated != self.answer:
+            return (f"pair {self.id}: facts[{self.attribute!r}] is {stated!r} but the answer is "
+                    f"{self.answer!r}")
+        empty = sorted(attribute for attribute, value in self.facts.items() if not value.strip())
+        if empty:
+            return f"pair {self.id}: fact {empty[0]!r} has no value"
+        return None
+
 
 class PairSet(_Frozen):
     """The pairs of one source, named by the sha256 of what was read."""

@@ -192,6 +192,7 @@ def distill_cmd(
                        f"= {expected} distillates by {where}"
                        + (f" (resuming: {asked.already_done} in the log)" if asked.resumed else ""),
                        err=True)
+        sent_after = store.head()
         started = time.perf_counter()
         tokens = 0
         per_pair = len(chosen) * samples
@@ -208,7 +209,7 @@ def distill_cmd(
 
             run(d, broker=broker, base_url=endpoint.base_url if endpoint else "", progress=progress)
         if broker != "stub" and wait_s > 0:
-            wait(store, d, wait_s)
+            wait(store, d, wait_s, after=sent_after)
         report = read_report(store, d)
     if json_out:
         emit_json(report.to_json())

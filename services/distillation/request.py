@@ -102,6 +102,11 @@ def request(store: EventStore, pair_set: PairSet, pairs: list[QAPair], lenses: l
         raise DistillRequestError("no lenses selected: --lenses NAME,NAME or all (see `knobs lenses list`)")
     if engine == "llm" and endpoint is None:
         raise DistillRequestError("the llm engine needs a server: --base-url/--model or KNOBS_LLM_*")
+    if engine == "template":
+        problems = [problem for pair in pairs if (problem := pair.template_problem()) is not None]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DistillRequestError(problems[0] + more)
     checks = checks or Checks()
     refs = [LensRef(name=loaded.lens.name, version=loaded.lens.version) for loaded in lenses]
     model = endpoint.model if engine == "llm" and endpoint else "template"
@@ -140,14 +145,17 @@ def run(distillation: str, *, broker: str = "stub", base_url: str = "",
     return sent
 
 
-def wait(store: EventStore, distillation: str, timeout_s: float, poll_s: float = 1.0) -> dict[str, Any]:
-    """Poll the log until the distillation completes or a batch gives up (distributed path)."""
+def wait(store: EventStore, distillation: str, timeout_s: float, poll_s: float = 1.0,
+         after: int = 0) -> dict[str, Any]:
+    """Poll the log until the distillation completes or a batch gives up (distributed path).
+    Only a failure past `after` (the log's head when this resume was sent) counts: a batch that
+    gave up in an earlier attempt is what the resume is redoing."""
     deadline = time.monotonic() + timeout_s
     while True:
         for stored in store.read_stream(distill_stream(distillation)):
             if stored.event_type == DistillationCompleted.event_type:
                 return dict(stored.data)
-            if stored.event_type == DistillationBatchFailed.event_type:
+            if stored.event_type == DistillationBatchFailed.event_type and stored.position > after:
                 raise LLMServerError(f"batch {stored.data['batch']} gave up: {stored.data['reason']} "
                                      "(finished distillates are kept: ask again to resume)")
         if time.monotonic() > deadline:

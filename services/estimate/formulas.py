@@ -40,16 +40,19 @@ class Model:
     trainable: float  # = params for full training; the adapters' parameters for LoRA
 
 
-def lora_params(n_layer: int, d_model: int, rank: int, matrices_per_layer: int = 4) -> float:
-    """Adapters on the attention projections (q, k, v, o: d x d each): r·(d_in + d_out) per matrix."""
-    return float(n_layer * matrices_per_layer * rank * 2 * d_model)
+def lora_params(n_layer: int, rank: int, shapes: tuple[tuple[int, int], ...]) -> float:
+    """Adapters of rank r on each layer's matrices of (d_in, d_out): r·(d_in + d_out) per matrix."""
+    return float(n_layer * rank * sum(d_in + d_out for d_in, d_out in shapes))
 
 
 # SmolLM2-135M (HuggingFaceTB/SmolLM2-135M config.json: 30 layers, hidden 576, 9 heads,
 # vocabulary 49152 tied; 134,515,008 parameters). "scratch-135m" is the same shape trained
 # from scratch, to compare full training and LoRA at one size.
 BASES: dict[str, Model] = {
-    "smollm2-135m": Model("smollm2-135m", "lora", 134_515_008.0, 30, 576, 9, lora_params(30, 576, 8)),
+    # The trainer adapts q_proj (576 -> 576) and v_proj (576 -> 192: 3 key-value heads of 64),
+    # workers/jobs/train.py LORA_TARGETS["llama"], at the default rank 8: 460,800 adapters.
+    "smollm2-135m": Model("smollm2-135m", "lora", 134_515_008.0, 30, 576, 9,
+                          lora_params(30, 8, ((576, 576), (576, 192)))),
     "scratch-135m": Model("scratch-135m", "full", 134_515_008.0, 30, 576, 9, 134_515_008.0),
 }
 

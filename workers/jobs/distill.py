@@ -129,7 +129,8 @@ def explain(exc: Exception, endpoint: Endpoint) -> str:
         return (f"{where} does not serve model {endpoint.model!r} (404): pick one from "
                 f"{where.rstrip('/')}/models with --model or KNOBS_LLM_MODEL")
     if isinstance(exc, openai.APITimeoutError):
-        return f"{where} did not answer in time: a larger --timeout, or a less loaded server"
+        return (f"{where} did not answer in time: a larger KNOBS_LLM_TIMEOUT_S (seconds per request), "
+                "or a less loaded server")
     if isinstance(exc, openai.APIConnectionError):
         return (f"cannot reach {where}: is the server up (`knobs services up --llm`) and the "
                 "URL right (--base-url, KNOBS_LLM_BASE_URL)?")

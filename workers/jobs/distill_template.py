@@ -101,18 +101,9 @@ def template_distillate(pair: QAPair, lens: Lens, sample: int) -> str:
 def _facts(pair: QAPair) -> dict[str, str]:
     """The subject's facts with the asked one as the pair states it; refuses a pair without the
     structure, or whose facts contradict its answer."""
-    if not pair.subject or not pair.attribute:
-        raise DistillInputRejected(
-            f"pair {pair.id}: the template engine needs a structured fact (subject and attribute; "
-            "the biographies source has them, a JSONL line may carry subject, attribute, facts); "
-            "use the llm engine for plain pairs")
-    stated = pair.facts.get(pair.attribute)
-    if stated is not None and stated != pair.answer:
-        raise DistillInputRejected(f"pair {pair.id}: facts[{pair.attribute!r}] is {stated!r} but the "
-                                   f"answer is {pair.answer!r}")
-    empty = sorted(attribute for attribute, value in pair.facts.items() if not value.strip())
-    if empty:
-        raise DistillInputRejected(f"pair {pair.id}: fact {empty[0]!r} has no value")
+    problem = pair.template_problem()
+    if problem is not None:
+        raise DistillInputRejected(problem)
     return {**pair.facts, pair.attribute: pair.answer}
 
 

@@ -209,6 +209,7 @@ def test_bad_servers_fail_clearly_and_log_nothing(tmp_path: Path, pairs_file: Pa
     ('{"question": "q", "answer": "a"}\n', ("--lenses", "nosuchlens"), "nosuchlens"),
     ('{"question": "q", "answer": "a"}\n', ("--engine", "gpt"), "--engine"),
     ('{"question": "q", "answer": "a"}\n', ("--samples", "0"), "samples"),
+    ('{"question": "q", "answer": "a"}\n', ("--engine", "template"), "needs a structured fact"),
 ])
 def test_bad_input_exits_2_and_logs_nothing(tmp_path: Path, llm_server: Any, content: str,
                                             args: tuple[str, ...], says: str) -> None:

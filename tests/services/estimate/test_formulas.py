@@ -16,8 +16,9 @@ def test_full_training_is_6nd_and_lora_on_a_frozen_base_is_4nd() -> None:
 
 
 def test_lora_adapters_are_rank_times_in_plus_out_per_matrix() -> None:
-    # 2 layers x 4 attention matrices x rank 8 x (64 in + 64 out)
-    assert lora_params(2, 64, 8) == 2 * 4 * 8 * 128
+    # 2 layers x rank 8 x (a 64->64 matrix and a 64->16 one)
+    assert lora_params(2, 8, ((64, 64), (64, 16))) == 2 * 8 * (128 + 80)
+    assert BASES["smollm2-135m"].trainable == 460_800  # q and v of 30 layers, rank 8, as trained
 
 
 def test_full_training_holds_16_bytes_per_parameter_lora_2_for_the_frozen_base() -> None:

