@@ -8,6 +8,8 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 # The Dramatiq brokers; knobs runs a private node per KNOBS_HOME, not the system service.
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The dashboard's browser tests drive Debian's headless Chromium (Playwright cannot download its own here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=""

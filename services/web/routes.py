@@ -1,0 +1,134 @@
+"""The dashboard's core pages: login, the experiments (live status) and the ranking pages.
+Each page reads recorded facts (the log, the graph's named queries) and never writes; the
+"rank now" form appends a ranking and needs a write token, like `POST /v1/rankings`."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from services.core.context import Context
+from services.core.errors import BadInput, Forbidden, ServiceError
+from services.experiments.status import experiment_status
+from services.figures import ranking as ranking_figures
+from services.queries.named import run_named
+from services.ranking.rank import rank
+from services.ranking.recorded import all_rankings, latest_rankings, recorded_ranking
+from services.web.auth import COOKIE, PageScope, safe_next, token_scope
+from services.web.render import STATIC, error_page, page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=303)
+
+
+@router.get("/ui/static/{name}")
+def static(name: str) -> Response:
+    path = STATIC / name
+    if "/" in name or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/ui/", failed: int = 0) -> HTMLResponse:
+    return page(request, "login.html", next=safe_next(next), failed=bool(failed))
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = safe_next((form.get("next") or ["/ui/"])[0])
+    if token_scope(request, token) is None:
+        return RedirectResponse(f"/ui/login?failed=1&next={quote(target)}", status_code=303)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/ui/logout")
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/ui/", response_class=HTMLResponse)
+def experiments(request: Request, scope: PageScope) -> HTMLResponse:
+    ctx = _ctx(request)
+    rows = run_named(ctx, "experiments")
+    current = latest_rankings(ctx)
+    by_experiment: dict[str, list[dict[str, Any]]] = {}
+    for r in current:
+        by_experiment.setdefault(r["experiment"], []).append(r)
+    declared = {str(e.data["name"]) for e in ctx.store().read_all(types=["ExperimentDeclared"])}
+    return page(request, "experiments.html", scope=scope, experiments=rows, rankings=by_experiment,
+                declared=declared)
+
+
+def _status(ctx: Context, name: str) -> dict[str, Any]:
+    summary = experiment_status(ctx.store(), name)
+    return {**summary.public(), "finished": summary.finished}
+
+
+@router.get("/ui/experiments/{name}", response_class=HTMLResponse)
+def experiment(request: Request, name: str, scope: PageScope) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        status = _status(ctx, name)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    benchmarks: list[str] = next(
+        (r["benchmarks"] for r in run_named(ctx, "experiments") if r["name"] == name), [])
+    return page(request, "experiment.html", scope=scope, name=name, status=status,
+                rankings=all_rankings(ctx, name), benchmarks=benchmarks)
+
+
+@router.get("/ui/experiments/{name}/status.json")
+def experiment_status_json(request: Request, name: str, _: PageScope) -> dict[str, Any]:
+    """What the status page polls while runs train (the same as `knobs experiment status --json`)."""
+    return _status(_ctx(request), name)
+
+
+@router.get("/ui/rankings/{ranking_id}", response_class=HTMLResponse)
+def ranking_page(request: Request, ranking_id: str, scope: PageScope) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        stored, ranking = recorded_ranking(ctx, ranking_id)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    siblings = [r for r in latest_rankings(ctx, ranking.experiment) if r["ranking_id"] != ranking_id]
+    return page(request, "ranking.html", scope=scope, ranking=ranking, stored=stored,
+                tornado=ranking_figures.tornado(ranking), knees=ranking_figures.knee_curves(ranking),
+                costs=[ranking_figures.cost_view(ranking, kind) for kind in ("flops", "wall_s")],
+                siblings=siblings)
+
+
+@router.post("/ui/experiments/{name}/rank")
+async def rank_now(request: Request, name: str, scope: PageScope) -> Response:
+    """Rank one benchmark now (a RankingDerived is appended), then show it. Needs a write token."""
+    if scope != "write":
+        return error_page(request, Forbidden("this token is read-only: ranking appends a RankingDerived "
+                                             "event, which needs a write token"))
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    benchmark = (form.get("benchmark") or [""])[0]
+    try:
+        if not benchmark:
+            raise BadInput("choose a benchmark to rank")
+        outcome = rank(_ctx(request), name, benchmark)
+    except ServiceError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(f"/ui/rankings/{outcome.ranking.ranking_id}", status_code=303)
