@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from services.core.context import Context
-from services.core.errors import BadInput, Forbidden, ServiceError
+from services.core.errors import BadInput, Forbidden, NotFound, ServiceError
 from services.experiments.status import experiment_status
 from services.figures import ranking as ranking_figures
 from services.queries.named import run_named
@@ -87,14 +87,16 @@ def _status(ctx: Context, name: str) -> dict[str, Any]:
 @router.get("/ui/experiments/{name}", response_class=HTMLResponse)
 def experiment(request: Request, name: str, scope: PageScope) -> HTMLResponse:
     ctx = _ctx(request)
-    try:
-        status = _status(ctx, name)
-    except ServiceError as exc:
-        return error_page(request, exc)
-    benchmarks: list[str] = next(
-        (r["benchmarks"] for r in run_named(ctx, "experiments") if r["name"] == name), [])
-    return page(request, "experiment.html", scope=scope, name=name, status=status,
-                rankings=all_rankings(ctx, name), benchmarks=benchmarks)
+    row = next((r for r in run_named(ctx, "experiments") if r["name"] == name), None)
+    declared = bool(ctx.store().read_stream(f"experiment:{name}"))
+    if row is None and not declared:
+        known = ", ".join(r["name"] for r in run_named(ctx, "experiments")) or "none yet"
+        return error_page(request, NotFound(f"no experiment {name!r} in the graph; known: {known} (import "
+                                            "results or `knobs experiment run SPEC`)"))
+    # An imported experiment (results trained elsewhere) has runs and scores but no lifecycle here.
+    status = _status(ctx, name) if declared else None
+    return page(request, "experiment.html", scope=scope, name=name, status=status, row=row,
+                rankings=all_rankings(ctx, name), benchmarks=row["benchmarks"] if row else [])
 
 
 @router.get("/ui/experiments/{name}/status.json")

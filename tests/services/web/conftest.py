@@ -1,0 +1,163 @@
+"""A real `knobs serve` over real data, and headless Chromium (Debian's package, driven by
+Playwright's Python package) to look at it as a person would.
+
+The data: Table 3 of Vaswani et al. (2017) imported with its citation and ranked on BLEU and
+perplexity (the demo's first experiment), the small distillation and repetition logs the API
+tests use, projected into the session's Neo4j. Every test gets a logged-in page whose console
+errors are collected; screenshots go under $KNOBS_HOME/screenshots so anyone can look."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from neo4j import GraphDatabase
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from services.access.tokens import create_token
+from services.core.context import Context
+from services.importing.results import import_results
+from services.ranking.rank import rank
+from tests.graph.distillation_log import distillation_log
+from tests.services.repetition.small_log import repetition_log
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[3]
+VASWANI = ROOT / "services" / "data" / "vaswani2017_table3.csv"
+EXPERIMENT = "vaswani2017-table3"
+
+
+@dataclass
+class Dashboard:
+    url: str
+    home: Path
+    env: dict[str, str]
+    read_token: str
+    write_token: str
+    rankings: dict[str, str] = field(default_factory=dict)  # benchmark -> ranking id
+
+    def api(self, path: str, token: str | None = None) -> Any:
+        resp = httpx.get(self.url + path, headers={"Authorization": f"Bearer {token or self.read_token}"},
+                         timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def dashboard(neo4j_state: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    with GraphDatabase.driver(neo4j_state["uri"], auth=(neo4j_state["user"], neo4j_state["password"])) as d:
+        d.execute_query("MATCH (n) DETACH DELETE n")
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    env = {**os.environ, "KNOBS_HOME": str(home), "KNOBS_NEO4J_URI": neo4j_state["uri"],
+           "KNOBS_NEO4J_USER": neo4j_state["user"], "KNOBS_NEO4J_PASSWORD": neo4j_state["password"]}
+    saved = {k: os.environ.get(k) for k in env if k.startswith("KNOBS_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("KNOBS_")})
+    rankings: dict[str, str] = {}
+    try:
+        with Context(home) as ctx:
+            import_results(ctx, VASWANI, EXPERIMENT)
+            ctx.catch_up()
+            for benchmark in ("bleu_dev", "ppl_dev"):
+                rankings[benchmark] = rank(ctx, EXPERIMENT, benchmark).ranking.ranking_id
+            distillation_log(ctx.store())
+            repetition_log(ctx.store(), "rep")
+            ctx.catch_up()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
+                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + "/v1/health", timeout=2).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            out = server.stdout.read().decode() if server.stdout else ""
+            server.kill()
+            raise RuntimeError(f"knobs serve did not start on {url}:\n{out[-3000:]}")
+        time.sleep(0.3)
+    try:
+        yield Dashboard(url=url, home=home, env=env, read_token=create_token(home, "browser-read", "read"),
+                        write_token=create_token(home, "browser-write", "write"), rankings=rankings)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    # A missing browser fails the tests (it is installed by `make setup`), it never skips them.
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Visit:
+    page: Page
+    console_errors: list[str]
+    dashboard: Dashboard
+
+    def goto(self, path: str) -> None:
+        response = self.page.goto(self.dashboard.url + path)
+        assert response is not None and response.ok, (path, response.status if response else None)
+        self.page.wait_for_load_state("load")
+
+    def screenshot(self, name: str) -> Path:
+        out = self.dashboard.home / "screenshots" / f"{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(out), full_page=True)
+        return out
+
+
+def login(page: Page, dashboard: Dashboard, token: str) -> None:
+    page.goto(dashboard.url + "/ui/login")
+    page.fill("input[name=token]", token)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url("**/ui/")
+
+
+@pytest.fixture
+def visit(browser: Browser, dashboard: Dashboard) -> Iterator[Visit]:
+    """A fresh browser context logged in with the read-only token; console errors collected."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+    login(page, dashboard, dashboard.read_token)
+    yield Visit(page, errors, dashboard)
+    context.close()
