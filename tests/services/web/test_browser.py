@@ -87,7 +87,8 @@ def test_a_read_only_token_sees_everything_and_changes_nothing(visit: Visit, bro
     expect(visit.page.locator("form.rank-now button")).to_be_disabled()
     # Even a hand-made POST with the read-only cookie is refused and appends nothing
     before = d.api("/v1/rankings")["rows"]
-    post = "async (url) => (await fetch(url, {method: 'POST', body: new URLSearchParams({benchmark: 'bleu_dev'})})).status"
+    post = ("async (url) => (await fetch(url, {method: 'POST', "
+            "body: new URLSearchParams({benchmark: 'bleu_dev'})})).status")
     status = visit.page.evaluate(post, f"/ui/experiments/{EXPERIMENT}/rank")
     assert status == 403
     assert d.api("/v1/rankings")["rows"] == before
