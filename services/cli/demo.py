@@ -18,6 +18,7 @@ from services.cli.repetition_cmd import render as render_repetition
 from services.cli.shift_cmd import render_verdict
 from services.core.context import Context
 from services.core.errors import BadInput
+from services.core.settings import ApiSettings
 from services.distillation.lenses import load_lenses, select_lenses
 from services.distillation.report import read_report
 from services.distillation.request import Endpoint, check_server, load_pairs, request, run
@@ -79,7 +80,11 @@ def run_demo(data: Path | None, train: bool = True) -> None:
     typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
                "`knobs distill list`, `knobs lenses list`, `knobs repetition report demo-repetition`, "
-               "`knobs export notes ./vault`, `knobs mcp`, `knobs serve`, `knobs services down`.")
+               "`knobs export notes ./vault`, `knobs mcp`, `knobs services down`.")
+    settings = ApiSettings()
+    url = f"http://{settings.host}:{settings.port}/ui/"
+    typer.secho(f"\n== the dashboard: run `knobs serve`, then open {url} and log in with a token from "
+                "`knobs token create --name me --read-only`", bold=True)
 
 
 DEMO_LENSES = "restate,child,quiz,reverse"
