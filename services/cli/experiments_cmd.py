@@ -17,6 +17,7 @@ from tqdm import tqdm
 from services.cli.output import emit_json, si, table
 from services.core import plugins
 from services.core.context import Context
+from services.estimate.check import check_after_runs
 from services.experiments.cost import DEFAULT_FLOPS_PER_SECOND, CostEstimate, CostTotals
 from services.experiments.service import Plan, calibrated_rate, declare, export_design, plan
 from services.experiments.status import Summary, Tracker, experiment_status
@@ -122,6 +123,8 @@ def run_cmd(
             summary = follow(ctx, done.experiment, lambda: False)
         else:
             summary = experiment_status(ctx.store(), done.experiment)
+        if summary.finished:
+            typer.echo(check_after_runs(ctx.store()), err=True)
     show_status(summary, json_out)
 
 

@@ -12,6 +12,7 @@ from services.cli.distillation_cmd import resolve_endpoint
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.core.context import Context
 from services.distillation.request import Endpoint
+from services.estimate.check import check_after_runs
 from services.repetition.report import Report, Table, read
 from services.repetition.service import prepare
 from services.repetition.spec import load
@@ -47,6 +48,8 @@ def run_cmd(
         typer.echo(f"experiment {d.experiment}: {d.runs} runs ({d.new_events} new events)")
         summary = run_embedded_with_progress(ctx, d.experiment, threads=threads)
         typer.echo(render_status(summary))
+        if summary.finished:
+            typer.echo(check_after_runs(ctx.store()), err=True)
         ctx.catch_up()
         if report:
             typer.echo(render(read(ctx.store(), d.experiment)))

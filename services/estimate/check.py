@@ -47,3 +47,14 @@ def check(store: EventStore) -> dict[str, Any]:
     return {"checks": checks, "summary": {
         "median_abs_relative_error": statistics.median(errors), "runs": len(checks),
         "skipped": skipped, "new_events": sum(not a.duplicate for a in appended)}}
+
+
+def check_after_runs(store: EventStore) -> str:
+    """What `knobs experiment run` prints once its runs end: every finished run is now a check of
+    the estimator (recorded once each), or why none could be made yet."""
+    try:
+        s = check(store)["summary"]
+    except BadInput as exc:
+        return f"estimator not checked: {exc}"
+    return (f"estimator checked against {s['runs']} finished runs ({s['new_events']} new checks): median "
+            f"|relative error| {s['median_abs_relative_error']:.1%} (`knobs estimate --check` for each)")

@@ -52,8 +52,11 @@ def test_estimate_and_check_over_real_runs(env: dict[str, str], tmp_path: Path) 
     # Given four tiny runs trained on this CPU
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
-    done = json.loads(knobs(env, "experiment", "run", str(spec), "--json").stdout)
+    trained = knobs(env, "experiment", "run", str(spec), "--json")
+    done = json.loads(trained.stdout)
     assert done["counts"] == {"completed": 4}
+    # and each finished run already a check of the estimator, recorded when the runs ended
+    assert "estimator checked against 4 finished runs (4 new checks)" in trained.stderr
 
     # When the estimate is asked for this machine
     result = json.loads(knobs(env, "estimate", "--pages", "1,10", "--json").stdout)
