@@ -18,12 +18,14 @@ setup: $(STAMP) .system-deps
 .system-deps:
 	@bash scripts/ensure-system-packages.sh
 
-# The llm extra compiles llama-cpp-python (about 6 minutes on 2 cores, -march=native for this
-# machine); pip keeps the wheel in its cache, so a reinstall takes seconds.
-$(STAMP): pyproject.toml
+# The llm extra needs llama-cpp-python compiled (about 6 minutes on 2 cores): built once for a
+# portable instruction set into ~/.cache/knobs/wheels (scripts/build-llama-wheel.sh says why), so
+# a new clone or a reinstall takes seconds.
+$(STAMP): pyproject.toml scripts/build-llama-wheel.sh
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	@bash scripts/build-llama-wheel.sh $(BIN)
 	$(BIN)/pip install --quiet -e '.[workers,dev,bench,adapters,llm]'
 	@touch $(STAMP)
 

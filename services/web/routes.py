@@ -79,9 +79,18 @@ def experiments(request: Request, scope: PageScope) -> HTMLResponse:
                 declared=declared)
 
 
-def _status(ctx: Context, name: str) -> dict[str, Any]:
+# The runs a person looks at first: what is moving, then what went wrong, then the rest.
+STATE_ORDER = {"running": 0, "dispatched": 1, "requested": 2, "failed": 3, "completed": 4}
+SHOWN_RUNS = 300  # a page of an experiment with 10k runs lists these; the JSON has every run
+
+
+def _status(ctx: Context, name: str, limit: int | None = None) -> dict[str, Any]:
     summary = experiment_status(ctx.store(), name)
-    return {**summary.public(), "finished": summary.finished}
+    out = {**summary.public(), "finished": summary.finished}
+    if limit is not None:
+        runs = sorted(out["runs"], key=lambda r: (STATE_ORDER.get(r["state"], 5), r["run_id"]))
+        out["runs"], out["hidden_runs"] = runs[:limit], max(0, len(runs) - limit)
+    return out
 
 
 @router.get("/ui/experiments/{name}", response_class=HTMLResponse)
@@ -94,15 +103,17 @@ def experiment(request: Request, name: str, scope: PageScope) -> HTMLResponse:
         return error_page(request, NotFound(f"no experiment {name!r} in the graph; known: {known} (import "
                                             "results or `knobs experiment run SPEC`)"))
     # An imported experiment (results trained elsewhere) has runs and scores but no lifecycle here.
-    status = _status(ctx, name) if declared else None
+    status = _status(ctx, name, SHOWN_RUNS) if declared else None
     return page(request, "experiment.html", scope=scope, name=name, status=status, row=row,
                 rankings=all_rankings(ctx, name), benchmarks=row["benchmarks"] if row else [])
 
 
 @router.get("/ui/experiments/{name}/status.json")
-def experiment_status_json(request: Request, name: str, _: PageScope) -> dict[str, Any]:
-    """What the status page polls while runs train (the same as `knobs experiment status --json`)."""
-    return _status(_ctx(request), name)
+def experiment_status_json(request: Request, name: str, _: PageScope,
+                           limit: int = SHOWN_RUNS) -> dict[str, Any]:
+    """What the status page polls while runs train: `knobs experiment status --json`, the runs in
+    the page's order; `?limit=0` for every run."""
+    return _status(_ctx(request), name, limit or None)
 
 
 @router.get("/ui/rankings/{ranking_id}", response_class=HTMLResponse)

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from neo4j import GraphDatabase
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from services.access.tokens import create_token
 from services.core.context import Context
 from services.importing.results import import_results
+from services.infra.neo4j import start_neo4j, stop_neo4j
 from services.ranking.rank import rank
 from tests.graph.distillation_log import distillation_log
 from tests.services.repetition.small_log import repetition_log
@@ -59,9 +59,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def dashboard(neo4j_state: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    with GraphDatabase.driver(neo4j_state["uri"], auth=(neo4j_state["user"], neo4j_state["password"])) as d:
-        d.execute_query("MATCH (n) DETACH DELETE n")
+def dashboard_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A Neo4j of the dashboard's own: other tests empty the session's graph before each test,
+    and the server's pages must keep their data for the whole session."""
+    home = tmp_path_factory.mktemp("dashboard-neo4j")
+    state = start_neo4j(home)
+    yield state
+    stop_neo4j(home)
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_neo4j: dict[str, Any],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    neo4j_state = dashboard_neo4j
     home = tmp_path_factory.mktemp("dashboard") / "home"
     env = {**os.environ, "KNOBS_HOME": str(home), "KNOBS_NEO4J_URI": neo4j_state["uri"],
            "KNOBS_NEO4J_USER": neo4j_state["user"], "KNOBS_NEO4J_PASSWORD": neo4j_state["password"]}
