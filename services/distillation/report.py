@@ -24,6 +24,7 @@ class DistillateRow:
     reasons: list[str] = field(default_factory=list)
     similarity: float | None = None
     duplicate_of: str | None = None
+    embedding_sha256: str = ""  # a float32 blob (events/store/blobs.py), when the worker stored it
 
 
 @dataclass
@@ -95,6 +96,7 @@ def read_report(store: EventStore, distillation: str) -> DistillationReport:
             row = rows[d["distillate_id"]]
             row.accepted, row.reasons = d["accepted"], list(d["reasons"])
             row.similarity, row.duplicate_of = d["similarity"], d["duplicate_of"]
+            row.embedding_sha256 = d.get("embedding_sha256") or ""
         elif stored.event_type == "CloudAssessed":
             cloud = clouds[d["pair_id"]]
             cloud.accepted, cloud.diversity, cloud.vendi = d["accepted"], d["diversity"], d["vendi"]

@@ -51,12 +51,14 @@ class Point:
     label: str = ""
     group: str = ""  # the series or colour class
     note: str = ""  # shown on hover
+    mark: str = ""  # a state drawn differently (e.g. "rejected", "duplicate", "source")
 
 
 @dataclass(frozen=True)
 class Series:
     name: str
     points: list[Point]
+    fitted: bool = False  # a fitted line: drawn dashed, without points
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Scatter:
     y_label: str
     points: list[Point]
     groups: list[str]  # colour classes in legend order
+    note: str = ""
 
 
 @dataclass(frozen=True)

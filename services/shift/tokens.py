@@ -71,7 +71,29 @@ def render_terminal(example: ExampleTokens, colour: bool = True) -> str:
     return "".join(pieces) + f"\nmost salient: {legend}"
 
 
-def render_html(example: ExampleTokens) -> str:
+def measurement_tokens(measurement: Measurement, example_ids: list[str]) -> dict[str, ExampleTokens]:
+    """The token arrays of those examples the measurement kept them for (each blob read once);
+    an example without them, or whose blob is not in this KNOBS_HOME, is left out."""
+    arrays: dict[str, dict[str, Any]] = {}
+    found: dict[str, ExampleTokens] = {}
+    for example_id in example_ids:
+        blob = measurement.tokens_blobs.get(example_id)
+        if blob is None:
+            continue
+        if blob not in arrays:
+            try:
+                arrays[blob] = json.loads(get_blob(blob))
+            except BlobMissing:
+                arrays[blob] = {}
+        if example_id in arrays[blob]:
+            found[example_id] = ExampleTokens(measurement.request.measurement_id, example_id,
+                                              arrays[blob][example_id], blob)
+    return found
+
+
+def token_spans(example: ExampleTokens, cls: str = "t") -> str:
+    """One <span> per token, its background shaded by saliency, its figures in its title and
+    its saliency in `data-saliency`."""
     spans = []
     for token, shade in zip(example.tokens, _shades(example.tokens), strict=True):
         text = token["text"] if token["text"] is not None else f"<{token['token']}>"
@@ -79,8 +101,14 @@ def render_html(example: ExampleTokens) -> str:
         ig = "" if token.get("integrated_gradients") is None else f", IG {token['integrated_gradients']:.4g}"
         title = (f"saliency {token['saliency']:.4g}, grad×input {token['grad_x_input']:.4g}, "
                  f"token_update {token.get('token_update', 0.0):.4g}{ig}{loss}")
-        spans.append(f'<span class="t" style="background: rgba(220, 38, 38, {shade:.3f})" '
+        spans.append(f'<span class="{cls}" style="background: rgba(220, 38, 38, {shade:.3f})" '
+                     f'data-saliency="{float(token["saliency"])!r}" '
                      f'title="{html.escape(title)}">{html.escape(text)}</span>')
+    return "".join(spans)
+
+
+def render_html(example: ExampleTokens) -> str:
+    spans = [token_spans(example)]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>knobs shift: example {html.escape(example.example_id)}</title>

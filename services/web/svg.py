@@ -105,9 +105,17 @@ def curves(fig: Curves, height: int = 280) -> str:
                         f'height="{height - 56}"/>')
         body.append(f'<g class="knee" data-x="{m.x!r}"><title>{escape(m.label)}</title>'
                     f'<line x1="{sx(m.x):.1f}" y1="16" x2="{sx(m.x):.1f}" y2="{height - 40}"/></g>')
+    colours: dict[str, str] = {}
+    for s in fig.series:
+        if not s.fitted:
+            colours[s.name] = PALETTE[len(colours) % len(PALETTE)]
     for i, s in enumerate(fig.series):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = colours.get(s.name.removeprefix("fit: "), PALETTE[i % len(PALETTE)])
         path = " ".join(f"{'M' if j == 0 else 'L'}{sx(p.x):.1f},{sy(p.y):.1f}" for j, p in enumerate(s.points))
+        if s.fitted:  # a fitted line: dashed, no points
+            body.append(f'<g class="fit" data-series="{escape(s.name)}"><title>{escape(s.name)}</title>'
+                        f'<path d="{path}" stroke="{colour}" stroke-dasharray="6 4"/></g>')
+            continue
         body.append(f'<g class="series" data-series="{escape(s.name)}"><path d="{path}" stroke="{colour}"/>')
         for p in s.points:
             if p.low is not None and p.high is not None:
@@ -119,8 +127,8 @@ def curves(fig: Curves, height: int = 280) -> str:
             body.append(f'<circle class="point" cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="4" fill="{colour}" '
                         f'data-x="{p.x!r}" data-y="{p.y!r}"><title>{escape(tip)}</title></circle>')
         body.append("</g>")
-    if len(fig.series) > 1:
-        body.extend(_legend([s.name for s in fig.series]))
+    if len(colours) > 1:
+        body.extend(_legend(list(colours)))
     return _svg(height, body, "curves", fig.provenance.title)
 
 
@@ -142,9 +150,13 @@ def scatter(fig: Scatter, height: int = 320) -> str:
     colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(fig.groups)}
     for p in fig.points:
         tip = f"{p.label}: ({_num(p.x)}, {_num(p.y)})" + (f" {p.note}" if p.note else "")
-        body.append(f'<circle class="point {escape(p.group)}" cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="4.5" '
-                    f'fill="{colour.get(p.group, "#888")}" data-group="{escape(p.group)}" '
-                    f'data-label="{escape(p.label)}"><title>{escape(tip)}</title></circle>')
+        fill = colour.get(p.group, "#888")
+        extra = (f' data-mark="{escape(p.mark)}"' if p.mark else "") + (
+            f' data-note="{escape(p.note)}"' if p.note else "")
+        body.append(f'<circle class="point {escape(p.group)}{" " + escape(p.mark) if p.mark else ""}" '
+                    f'cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="{7 if p.mark == "source" else 4.5}" '
+                    f'fill="{fill}" stroke="{fill}" data-group="{escape(p.group)}" '
+                    f'data-label="{escape(p.label)}"{extra}><title>{escape(tip)}</title></circle>')
     if len(fig.groups) > 1:
         body.extend(_legend(fig.groups[:12]))
     return _svg(height, body, "scatter", fig.provenance.title)
