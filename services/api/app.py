@@ -20,6 +20,7 @@ from services.api import (
 from services.api.errors import install_handlers
 from services.core.context import Context
 from services.core.settings import ApiSettings
+from services.web import evidence_routes
 from services.web import routes as web_routes
 
 
@@ -43,4 +44,5 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app.include_router(distillation_routes.router)
     app.include_router(repetition_routes.router)
     app.include_router(web_routes.router)  # the dashboard, /ui (services/web)
+    app.include_router(evidence_routes.router)  # its audit and matrix pages
     return app
