@@ -73,7 +73,7 @@ def heatmap(experiment: str, rankings: Mapping[str, RankingDerived],
     note = ("Cell: the knob's rank on the benchmark (~ = indistinguishable from noise) and its best value's "
             "gain over the baseline (+ is better). Colour: strength against the benchmark's strongest knob, "
             "blue where a value tried beats the baseline, red where every value tried is worse. "
-            "Outlined: the benchmarks disagree about the knob (listed below).")
+            "Outlined: the benchmarks disagree about the knob.")
     return Heatmap(provenance=Provenance(title=f"Which knobs matter where in {experiment}", about=about,
                                          json_url=matrix_json_url(experiment, method)),
                    rows=rows, columns=columns, values=values, labels=labels, marked=marked, note=note)
