@@ -21,6 +21,7 @@ from services.api.errors import install_handlers
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.web import distillation_routes as web_distillation_routes
+from services.web import evidence_routes
 from services.web import repetition_routes as web_repetition_routes
 from services.web import routes as web_routes
 from services.web import shift_routes as web_shift_routes
@@ -49,4 +50,5 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app.include_router(web_shift_routes.router)
     app.include_router(web_distillation_routes.router)
     app.include_router(web_repetition_routes.router)
+    app.include_router(evidence_routes.router)  # its audit and matrix pages
     return app

@@ -14,12 +14,12 @@ parameter a benchmark could not rank counting as one past that benchmark's last.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from events.canonical import canonical_json
-from events.models import Direction, ParameterRanking
+from events.models import Direction, ParameterRanking, RankingDerived
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.ranking import evidence
@@ -32,6 +32,7 @@ class Disagreement:
     parameter: str
     kind: str  # "opposite_effects" | "different_best" | "rank_spread"
     reason: str
+    benchmarks: tuple[str, ...] = ()  # the benchmarks that disagree (in the reason's order)
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,13 @@ def rank_matrix(ctx: Context, experiment: str, benchmarks: Sequence[str] | None,
         raise BadInput("--lower-is-better/--higher-is-better would apply to every benchmark of the "
                        "matrix; rank a benchmark whose name does not say its direction on its own")
     outcomes = {b: rank(ctx, experiment, b, options=options) for b in names}
-    rows = _rows(outcomes)
+    rows = matrix_rows({b: o.ranking for b, o in outcomes.items()})
     return MatrixOutcome(experiment, names, outcomes, rows, disagreements(outcomes))
 
 
-def _rows(outcomes: dict[str, RankingOutcome]) -> list[MatrixRow]:
-    by_bench = {b: {p.name: p for p in o.ranking.parameters} for b, o in outcomes.items()}
+def matrix_rows(rankings: Mapping[str, RankingDerived]) -> list[MatrixRow]:
+    """One row per parameter any ranking ranks, in aggregate order (mean rank, then name)."""
+    by_bench = {b: {p.name: p for p in r.parameters} for b, r in rankings.items()}
     names = sorted({n for params in by_bench.values() for n in params})
     mean_ranks = {
         n: statistics.fmean(params[n].rank if n in params else len(params) + 1
@@ -98,10 +100,15 @@ def _noise_label(p: ParameterRanking | None) -> str | None:
 
 
 def disagreements(outcomes: dict[str, RankingOutcome]) -> list[Disagreement]:
+    return ranking_disagreements({b: o.ranking for b, o in outcomes.items()})
+
+
+def ranking_disagreements(rankings: Mapping[str, RankingDerived]) -> list[Disagreement]:
+    """Where the benchmarks' rankings disagree about a knob (the kinds in the module's docstring)."""
     found: list[Disagreement] = []
-    by_bench = {b: {p.name: p for p in o.ranking.parameters} for b, o in outcomes.items()}
-    directions: dict[str, Direction] = {b: o.ranking.direction or "higher" for b, o in outcomes.items()}
-    methods = {b: o.ranking.method for b, o in outcomes.items()}
+    by_bench = {b: {p.name: p for p in r.parameters} for b, r in rankings.items()}
+    directions: dict[str, Direction] = {b: r.direction or "higher" for b, r in rankings.items()}
+    methods = {b: r.method for b, r in rankings.items()}
     names = sorted({n for params in by_bench.values() for n in params})
     for name in names:
         ranked = {b: params[name] for b, params in by_bench.items() if name in params}
@@ -112,12 +119,12 @@ def disagreements(outcomes: dict[str, RankingOutcome]) -> list[Disagreement]:
         noisy = any(p.noise is not None and p.noise.label == "indistinguishable" for p in ranked.values())
         if not noisy and len({canonical_json(v) for v in best.values()}) > 1:
             shown = ", ".join(f"{v} on {b}" for b, v in best.items())
-            found.append(Disagreement(name, "different_best", f"best value differs: {shown}"))
+            found.append(Disagreement(name, "different_best", f"best value differs: {shown}", tuple(best)))
         ranks = {b: p.rank for b, p in ranked.items()}
         size = max(len(by_bench[b]) for b in ranked)
         if max(ranks.values()) - min(ranks.values()) >= max(2, size // 2):
             shown = ", ".join(f"#{r} on {b}" for b, r in ranks.items())
-            found.append(Disagreement(name, "rank_spread", f"ranked {shown}"))
+            found.append(Disagreement(name, "rank_spread", f"ranked {shown}", tuple(ranks)))
     return found
 
 
@@ -141,7 +148,7 @@ def _opposite(name: str, ranked: dict[str, ParameterRanking], directions: dict[s
         if helps and hurts:
             out.append(Disagreement(name, "opposite_effects", (
                 f"{name}={value} improves {', '.join(f'{b} ({gains[b]:+.3g})' for b in helps)} but worsens "
-                f"{', '.join(f'{b} ({gains[b]:+.3g})' for b in hurts)}")))
+                f"{', '.join(f'{b} ({gains[b]:+.3g})' for b in hurts)}"), tuple(helps + hurts)))
     return out
 
 

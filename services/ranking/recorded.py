@@ -39,3 +39,17 @@ def latest_rankings(ctx: Context, experiment: str | None = None) -> list[dict[st
 
 def all_rankings(ctx: Context, experiment: str | None = None) -> list[dict[str, Any]]:
     return run_named(ctx, "rankings", experiment=experiment, benchmark=None, method=None)
+
+
+def current_by_benchmark(ctx: Context, experiment: str,
+                         method: str | None = None) -> dict[str, RankingDerived]:
+    """The ranking a matrix shows for each benchmark of an experiment, read back from the log: as
+    the `knobs_matrix` query picks it (what-if rankings left out, then the newest evidence, ties to
+    the one recorded last), among the current rankings of `method` or of any method."""
+    rows = [r for r in latest_rankings(ctx, experiment) if method is None or r["method"] == method]
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        held = chosen.get(row["benchmark"])
+        if held is None or (row["as_of"], row["position"]) > (held["as_of"], held["position"]):
+            chosen[row["benchmark"]] = row
+    return {b: recorded_ranking(ctx, chosen[b]["ranking_id"])[1] for b in sorted(chosen)}

@@ -34,9 +34,15 @@ def chart(fig: Figure) -> Markup:
         + (f'<p class="note">{Markup.escape(note)}</p>' if note else "") + "</figure>")
 
 
+def event_url(position: int) -> str:
+    """The one event at a log position, as the events API gives it (read scope, as every page)."""
+    return f"/v1/events?after={max(position - 1, 0)}&limit=1"
+
+
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 ENV.globals["chart"] = chart
+ENV.globals["event_url"] = event_url
 ENV.filters["num"] = lambda v: "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
