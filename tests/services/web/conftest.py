@@ -2,9 +2,10 @@
 Playwright's Python package) to look at it as a person would.
 
 The data: Table 3 of Vaswani et al. (2017) imported with its citation and ranked on BLEU and
-perplexity (the demo's first experiment), the small distillation and repetition logs the API
-tests use, projected into the session's Neo4j. Every test gets a logged-in page whose console
-errors are collected; screenshots go under $KNOBS_HOME/screenshots so anyone can look."""
+perplexity (the demo's first experiment), and the small distillation, cloud, shift and
+repetition logs the page tests use, projected into a Neo4j of the dashboard's own. Every test
+gets a logged-in page whose console errors are collected; screenshots go under
+$KNOBS_HOME/screenshots so anyone can look."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from services.infra.neo4j import start_neo4j, stop_neo4j
 from services.ranking.rank import rank
 from tests.graph.distillation_log import distillation_log
 from tests.services.repetition.small_log import repetition_log
+from tests.services.web.page_logs import cloud_log, shift_log
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,6 +46,7 @@ class Dashboard:
     read_token: str
     write_token: str
     rankings: dict[str, str] = field(default_factory=dict)  # benchmark -> ranking id
+    cloud: str = ""  # a distillation whose cloud has stored embeddings
 
     def api(self, path: str, token: str | None = None) -> Any:
         resp = httpx.get(self.url + path, headers={"Authorization": f"Bearer {token or self.read_token}"},
@@ -85,6 +88,8 @@ def dashboard(dashboard_neo4j: dict[str, Any],
             for benchmark in ("bleu_dev", "ppl_dev"):
                 rankings[benchmark] = rank(ctx, EXPERIMENT, benchmark).ranking.ranking_id
             distillation_log(ctx.store())
+            cloud = cloud_log(ctx.store(), home).distillation
+            shift_log(ctx.store())
             repetition_log(ctx.store(), "rep")
             ctx.catch_up()
     finally:
@@ -111,7 +116,8 @@ def dashboard(dashboard_neo4j: dict[str, Any],
         time.sleep(0.3)
     try:
         yield Dashboard(url=url, home=home, env=env, read_token=create_token(home, "browser-read", "read"),
-                        write_token=create_token(home, "browser-write", "write"), rankings=rankings)
+                        write_token=create_token(home, "browser-write", "write"), rankings=rankings,
+                        cloud=cloud)
     finally:
         server.terminate()
         try:

@@ -24,17 +24,25 @@ benchmarks: [heldout_loss]
 """
 
 
-def core_pages(d: Dashboard) -> dict[str, str]:
+def every_page(d: Dashboard) -> dict[str, str]:
     return {
         "experiments": "/ui/",
         "experiment": f"/ui/experiments/{EXPERIMENT}",
         "ranking-bleu": f"/ui/rankings/{d.rankings['bleu_dev']}",
         "ranking-ppl": f"/ui/rankings/{d.rankings['ppl_dev']}",
+        "audit": f"/ui/audit/{d.rankings['bleu_dev']}",
+        "matrix": f"/ui/experiments/{EXPERIMENT}/matrix",
+        "influence": "/ui/influence",
+        "influence-dataset": "/ui/influence/datasets/facts.jsonl",
+        "distillation": "/ui/distillation",
+        "distillation-clouds": f"/ui/distillation/{d.cloud}",
+        "pair-cloud": f"/ui/distillation/{d.cloud}/pairs/q1",
+        "repetition": "/ui/repetition/rep",
     }
 
 
 def test_every_page_loads_without_console_errors_and_is_photographed(visit: Visit) -> None:
-    for name, path in core_pages(visit.dashboard).items():
+    for name, path in every_page(visit.dashboard).items():
         visit.goto(path)
         assert visit.page.locator("main h1").count() == 1, name
         shot = visit.screenshot(name)
