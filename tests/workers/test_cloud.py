@@ -106,7 +106,8 @@ def plain_distillation(store: EventStore, rejected: dict[tuple[str, str, int], l
                 did = f"{pair.id}:{lens.name}:{sample}"
                 events.append(NewEvent(event=DistillateGenerated(
                     distillation_id=ID, distillate_id=did, pair_id=pair.id, lens=lens.name,
-                    lens_version=lens.version, sample=sample, engine="llm", model="smollm2", sampling=Sampling(),
+                    lens_version=lens.version, sample=sample, engine="llm", model="smollm2",
+                    sampling=Sampling(),
                     request_sha256="2" * 64, text=f" {pair.answer} via {lens.name} #{sample} ",
                     usage=Usage(prompt_tokens=1, completion_tokens=1, latency_s=0.1, attempts=1))))
                 reasons = rejected.get((pair.id, lens.name, sample), [])
@@ -135,7 +136,7 @@ def test_a_pairs_cloud_gives_each_pair_its_accepted_rewrites_in_sample_then_lens
         {"pair": "oslo", "text": "Oslo via child #1"},
     ]
     # And a cloud of other pairs than the run's is refused, naming both
-    with pytest.raises(CloudUnavailable, match="rewrites pair set 777777777777.*reads pair set 888888888888"):
+    with pytest.raises(CloudUnavailable, match=r"pair set 777777777777.*reads pair set 888888888888"):
         write_cloud(log.store, ID, tmp_path, per_pair=True, pair_set="8" * 64)
     # And read per person it is refused: plain pairs name no subject
     with pytest.raises(CloudUnavailable, match="names no subject"):

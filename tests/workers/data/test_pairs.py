@@ -48,7 +48,7 @@ def test_lenses_use_the_first_k_rewrites_and_mix_half_and_half() -> None:
     mix = corpus(condition="mix", copies=3, rewrites=REWRITES, data_format="plain")
     # K=3: ceil(3/2) copies of the statement and the first 3//2 rewrites
     assert sorted(mix.train) == sorted(t for p in PAIRS for t in [statement(p)] * 2 + REWRITES[p.id][:1])
-    with pytest.raises(ValueError, match="needs 2 rewrites of pair 'paris'.*has 1 accepted"):
+    with pytest.raises(ValueError, match=r"needs 2 rewrites of pair 'paris'.*has 1 accepted"):
         corpus(condition="lenses", copies=2, rewrites={**REWRITES, "paris": REWRITES["paris"][:1]})
 
 
@@ -83,7 +83,7 @@ def test_a_pairs_file_becomes_a_corpus_named_by_its_pair_set(tmp_path: Path) -> 
         load_corpus(f"pairs:{path}", pairs_sha256="b" * 64, **common)  # type: ignore[arg-type]
     text = tmp_path / "book.md"
     text.write_text("# One\n\nA passage about things.\n")
-    with pytest.raises(ValueError, match="no known answers to test extraction against.*knobs distill"):
+    with pytest.raises(ValueError, match=r"no known answers to test extraction against.*knobs distill"):
         load_corpus(f"pairs:{text}", **common)  # type: ignore[arg-type]
     unknown = tmp_path / "unknown.jsonl"
     unknown.write_text(json.dumps({"question": "q?", "answer": "a", "known_answer": False}) + "\n")
