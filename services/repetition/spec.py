@@ -54,10 +54,10 @@ PEOPLE_BENCHMARKS = ("qa_paraphrase_exact_match", "qa_paraphrase_choice_accuracy
 PAIRS_BENCHMARKS = ("qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy", "qa_exact_match_seen")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 TEXT_REFUSED = ("has no known answers to test extraction against (a passage's 'answer' is the passage "
-                "itself); distil it into question-answer pairs first (`knobs distill --pairs BOOK "
-                "--lenses quiz`, then `knobs export cloud --out pairs.jsonl`, and keep the pairs whose "
-                "answers you trust) or write a JSONL of {\"question\", \"answer\"} lines, and give that as "
-                "source.pairs")
+                "itself); turn it into question-answer pairs first: write them, or distil quizzes "
+                "(`knobs distill --pairs BOOK --lenses quiz`, `knobs export cloud --out quiz.jsonl`) and "
+                "keep the questions and answers you trust, as a JSONL of {\"question\", \"answer\"} "
+                "lines, and give that as source.pairs")
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("verbatim", "lenses")
 DEFAULT_PROTOCOLS: tuple[Protocol, ...] = ("pretrain_finetune",)

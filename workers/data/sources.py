@@ -59,8 +59,8 @@ def read_pairs(path: str, expected_sha256: str | None, **options: Any) -> pairs_
     if pair_set.kind != "jsonl":
         raise ValueError(f"corpus 'pairs:{path}': a pairs corpus is a JSONL of question-answer pairs; "
                          f"{path} is {pair_set.kind}, which has no known answers to test extraction against "
-                         "(distil it into pairs first: `knobs distill --pairs PATH --lenses quiz`, then "
-                         "`knobs export cloud`)")
+                         "(turn it into question-answer pairs first, e.g. from the quizzes of `knobs distill "
+                         "--pairs PATH --lenses quiz` exported by `knobs export cloud`)")
     if expected_sha256 is not None and pair_set.sha256 != expected_sha256:
         raise ValueError(f"corpus 'pairs:{path}': its pairs changed since the run was declared (pair set "
                          f"sha256 {pair_set.sha256[:12]}..., the run expects {expected_sha256[:12]}...); "
