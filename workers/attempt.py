@@ -160,7 +160,10 @@ class Attempt:
         except FileNotFoundError as exc:
             return self.fail("invalid", str(exc))
         try:
-            cloud = write_cloud(self.store, str(request.params["cloud"]), out_dir)[0] \
+            on_pairs = str(request.params.get("corpus", "")).startswith("pairs:")
+            sha = request.params.get("pairs_sha256")
+            cloud = write_cloud(self.store, str(request.params["cloud"]), out_dir, per_pair=on_pairs,
+                                pair_set=str(sha) if sha else None)[0] \
                 if request.params.get("cloud") else None
         except CloudUnavailable as exc:
             return self.fail("invalid", str(exc))

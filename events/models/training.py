@@ -44,8 +44,17 @@ class TrainingParams(BaseModel):
     tokenizer: Tokenizer = "bpe"
     vocab_size: int = Field(default=512, ge=64, le=262144, description="BPE only; char is fixed")
 
-    # --- data: the biographies corpus (or a local text/JSONL file)
-    corpus: str = Field(default="biographies", description="'biographies' or 'file:PATH'")
+    # --- data: the biographies corpus, your own question-answer pairs, or a local text/JSONL file
+    corpus: str = Field(
+        default="biographies",
+        description="'biographies', 'pairs:PATH' (a JSONL of question-answer pairs: each pair a unit "
+        "of knowledge, its QA group and held-out rest split by pair id) or 'file:PATH' (text, no QA)",
+    )
+    pairs_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="corpus 'pairs:PATH': the sha256 of its pair set (workers/data/qa_sources.py); the run "
+        "refuses a file whose pairs differ, and two pair sets never share a run's parameters",
+    )
     n_people: int = Field(default=200, ge=4, le=1_000_000)
     qa_fraction: float = Field(
         default=0.5, ge=0.0, le=1.0,
@@ -132,8 +141,11 @@ class TrainingParams(BaseModel):
         if self.lora_rank is not None and not self.base_run and self.base_model is None:
             raise ValueError("lora_rank needs base_run: the '<experiment>/<run_id>' of a trained base model "
                              "(or base_model: smollm2-135m)")
-        if self.corpus != "biographies" and not self.corpus.startswith("file:"):
-            raise ValueError("corpus must be 'biographies' or 'file:PATH'")
+        if self.corpus != "biographies" and not self.corpus.startswith(("file:", "pairs:")):
+            raise ValueError("corpus must be 'biographies', 'pairs:PATH' or 'file:PATH'")
+        if self.pairs_sha256 is not None and not self.corpus.startswith("pairs:"):
+            raise ValueError("pairs_sha256 names the pair set of a 'pairs:PATH' corpus; this corpus is "
+                             f"{self.corpus!r}")
         if self.influence_examples is not None and self.influence_every is None:
             raise ValueError("influence_examples needs influence_every: the number of optimizer steps "
                              "between two recordings, e.g. influence_every: 10")
@@ -145,8 +157,9 @@ class TrainingParams(BaseModel):
         if self.condition in ("lenses", "mix") and not self.cloud:
             raise ValueError(f"condition {self.condition!r} needs cloud: the id of a distillation of "
                              "the biographies (`knobs repetition run` distils one for you)")
-        if self.condition is not None and self.corpus != "biographies":
-            raise ValueError("condition applies to the biographies corpus only")
+        if self.condition is not None and not (self.corpus == "biographies"
+                                               or self.corpus.startswith("pairs:")):
+            raise ValueError("condition applies to the biographies corpus or a 'pairs:PATH' corpus only")
         if self.finetune_tokens is not None and self.protocol != "pretrain_finetune":
             raise ValueError("finetune_tokens needs protocol: pretrain_finetune")
         return self
@@ -168,7 +181,8 @@ TRAINING_BENCHMARKS: dict[str, str] = {
     "qa_f1": "token F1 (SQuAD normalisation) of the greedy answer against the true value, held-out "
     "people; higher is better",
     "qa_choice_accuracy": "multiple choice by likelihood among the true value and up to 15 other values of "
-    "the attribute (chance 1/16), held-out people; higher is better",
+    "the attribute (a pairs corpus: other answers of the file) (chance 1/16), held-out people or pairs; "
+    "higher is better",
     "qa_paraphrase_exact_match": "exact match on held-out people asked in words no training text uses; "
     "higher is better",
     "qa_paraphrase_choice_accuracy": "qa_choice_accuracy with the paraphrased questions; higher is better",

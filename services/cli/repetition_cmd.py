@@ -41,6 +41,9 @@ def run_cmd(
                                     model or parsed.distill.model)
     with Context(knobs_home()) as ctx:
         prepared = prepare(ctx, spec, endpoint)
+        if prepared.pair_set:
+            ps = prepared.pair_set
+            typer.echo(f"source: {ps.pairs} pairs from {ps.path} (pair set {ps.sha256[:12]})")
         if prepared.distillation:
             typer.echo(f"rewrites: distillation {prepared.distillation} ({prepared.distillates} distillates, "
                        f"{parsed.distill.engine} engine, lenses {', '.join(parsed.distill.lenses)})")

@@ -1,7 +1,10 @@
 """From a repetition spec to a declared experiment: distil the rewrites, then declare the grid.
 
 The rewrites are a distillation like any other (`knobs distill show` shows it): the
-biographies' facts through the spec's lenses, by the template engine (no model) or a real LLM.
+biographies' facts (or the spec's own question-answer pairs) through the spec's lenses, by the
+template engine (no model; biographies only) or a real LLM. A pairs source is read here first,
+through the workers' `qa_pairs` executor, so that a bad file is refused before anything is logged
+and its pair set's sha256 goes into every run's parameters.
 Its id becomes every run's `cloud` knob, so a student's data traces back to the distillates it
 read. Asking again finds both the distillation and the declaration in the log.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from events.models.distillation import DistillationCompleted, distill_stream
+from events.models.distillation import DistillationCompleted, PairSet, QAPair, distill_stream
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.distillation.lenses import load_lenses, select_lenses
@@ -27,16 +30,41 @@ class Prepared:
     declared: Declared
     distillation: str | None  # None when every condition is verbatim
     distillates: int
+    pair_set: PairSet | None = None  # a pairs source: what was read
 
 
-def biographies_source(spec: RepetitionSpec) -> str:
-    """The pair source of the world the trainer renders (its data seed is 0, as here)."""
-    return f"biographies:people={spec.source.people},seed=0"
+def pair_source(spec: RepetitionSpec) -> str:
+    """The pair source: the spec's JSONL, or the world the trainer renders (its data seed is 0, as here)."""
+    if spec.source.pairs is not None:
+        return spec.source.pairs
+    return f"biographies:people={spec.source.n_people},seed=0"
 
 
-def distil(ctx: Context, spec: RepetitionSpec, endpoint: Endpoint | None) -> tuple[str, int]:
+def read_pairs(spec: RepetitionSpec) -> tuple[PairSet, list[QAPair]]:
+    """The source's pairs, checked for what the experiment needs: known answers, and a QA group and a
+    held-out rest both non-empty."""
+    pair_set, pairs = load_pairs(pair_source(spec))
+    if spec.source.pairs is None:
+        return pair_set, pairs
+    where = f"source.pairs {spec.source.pairs}"
+    if pair_set.kind != "jsonl":
+        raise BadInput(f"{where}: a pairs source is a JSONL of question-answer pairs, not {pair_set.kind}")
+    unknown = [p.id for p in pairs if not p.known_answer]
+    if unknown:
+        raise BadInput(f"{where}: pair {unknown[0]!r} (and {len(unknown) - 1} more) has known_answer: false; "
+                       "extraction is scored against known answers: drop those pairs or give them answers")
+    n_qa = round(spec.source.qa_fraction * len(pairs))
+    if not 1 <= n_qa <= len(pairs) - 1:
+        raise BadInput(f"{where}: {len(pairs)} pair(s) with qa_fraction {spec.source.qa_fraction} leave "
+                       f"{n_qa} in the QA group and {len(pairs) - n_qa} held out; both need at least one "
+                       "(give more pairs)")
+    return pair_set, pairs
+
+
+def distil(ctx: Context, spec: RepetitionSpec, endpoint: Endpoint | None,
+           source: tuple[PairSet, list[QAPair]] | None = None) -> tuple[str, int]:
     """Distil (or find) the rewrites the spec's lens conditions need; the id and its size."""
-    pair_set, pairs = load_pairs(biographies_source(spec))
+    pair_set, pairs = source or read_pairs(spec)
     lenses = select_lenses(",".join(spec.distill.lenses), load_lenses())
     if spec.distill.engine == "llm" and endpoint is None:
         raise BadInput("distill.engine llm needs a server: start the local one (`knobs services up --llm`) "
@@ -60,7 +88,10 @@ def completed(ctx: Context, distillation: str) -> bool:
 def prepare(ctx: Context, path: Path, endpoint: Endpoint | None = None) -> Prepared:
     """Validate the spec, distil its rewrites, declare its runs (all idempotent)."""
     spec = load(path)
-    distillation, distillates = distil(ctx, spec, endpoint) if spec.needs_cloud else (None, 0)
+    source = read_pairs(spec) if spec.on_pairs else None
+    distillation, distillates = distil(ctx, spec, endpoint, source) if spec.needs_cloud else (None, 0)
     rate, _ = calibrated_rate(ctx)
-    p = plan_spec(experiment_spec(spec, distillation, str(path)), str(path), rate)
-    return Prepared(spec, p, declare_plan(ctx, p), distillation, distillates)
+    pair_set = source[0] if source else None
+    p = plan_spec(experiment_spec(spec, distillation, str(path), pair_set.sha256 if pair_set else None),
+                  str(path), rate)
+    return Prepared(spec, p, declare_plan(ctx, p), distillation, distillates, pair_set)

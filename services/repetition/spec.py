@@ -1,7 +1,8 @@
 """The repetition experiment's spec (`kind: repetition`): does rewriting beat repeating?
 
-A repetition spec names the knowledge (a biographies world), the conditions (`verbatim`: the
-same biography K times; `lenses`: K different rewrites; `mix`: half and half), the K values,
+A repetition spec names the knowledge (a biographies world of N people, or your own
+question-answer pairs, a JSONL), the conditions (`verbatim`: the same text K times; `lenses`: K
+different rewrites; `mix`: half and half), the K values,
 the protocols (Physics of LM 3.1's `pretrain_finetune`, and `mixed` training), the token
 budget rule, the lenses and their engine, the student, the seeds and the benchmarks. It
 compiles into an ordinary `train` experiment (a grid over condition x K x protocol), so every
@@ -39,11 +40,24 @@ DEFAULT_BENCHMARKS = (
 )
 # Knobs the experiment owns: a student setting them would contradict the design.
 OWNED = ("condition", "K", "cloud", "protocol", "epochs", "train_tokens", "n_people", "qa_fraction",
-         "repetitions", "corpus", "format")
+         "repetitions", "corpus", "format", "pairs_sha256")
 # A rewrite of a person joins one distillate per fact (workers/cloud.py); a lens that rewrites
 # the whole biography for every fact would repeat each fact six times in one rewrite.
 WHOLE_BIOGRAPHY_LENSES = ("template-bio",)
 
+
+DEFAULT_PEOPLE = 40
+# The battery's questions that need the biographies' people (names, attributes, other people's
+# biographies); a pairs source has none of that, so they are refused for it.
+PEOPLE_BENCHMARKS = ("qa_paraphrase_exact_match", "qa_paraphrase_choice_accuracy", "reversal_choice_accuracy",
+                     "two_hop_choice_accuracy", "distractor_exact_match", "probe_accuracy")
+PAIRS_BENCHMARKS = ("qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy", "qa_exact_match_seen")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+TEXT_REFUSED = ("has no known answers to test extraction against (a passage's 'answer' is the passage "
+                "itself); turn it into question-answer pairs first: write them, or distil quizzes "
+                "(`knobs distill --pairs BOOK --lenses quiz`, `knobs export cloud --out quiz.jsonl`) and "
+                "keep the questions and answers you trust, as a JSONL of {\"question\", \"answer\"} "
+                "lines, and give that as source.pairs")
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("verbatim", "lenses")
 DEFAULT_PROTOCOLS: tuple[Protocol, ...] = ("pretrain_finetune",)
@@ -54,12 +68,21 @@ class _Frozen(BaseModel):
 
 
 class SourceSpec(_Frozen):
-    """The knowledge: a biographies world (the people, their six facts, the held-out half)."""
+    """The knowledge: a biographies world (N people, six facts each), or your question-answer pairs
+    (a JSONL, each pair one unit of knowledge: workers/data/pairs.py). Exactly one; neither is the
+    biographies world of DEFAULT_PEOPLE."""
 
-    biographies: bool = True
-    people: int = Field(default=40, ge=4, le=100_000)
+    people: int | None = Field(default=None, ge=4, le=100_000,
+                               description=f"the biographies world's size (default {DEFAULT_PEOPLE})")
+    pairs: str | None = Field(default=None, min_length=1,
+                              description="a JSONL of question-answer pairs (question, answer, optional "
+                              "context and id); a relative path is read from the spec's directory")
     qa_fraction: float = Field(default=0.5, gt=0.0, lt=1.0,
                                description="the QA group (fine-tuned on); the rest is held out")
+
+    @property
+    def n_people(self) -> int:
+        return self.people if self.people is not None else DEFAULT_PEOPLE
 
 
 class BudgetSpec(_Frozen):
@@ -74,6 +97,9 @@ class BudgetSpec(_Frozen):
 class DistillSpec(_Frozen):
     engine: Literal["template", "llm"] = "template"
     lenses: list[str] = Field(default_factory=lambda: ["template-fact"], min_length=1)
+    samples: int | None = Field(default=None, ge=1, le=1000,
+                                description="per (pair, lens); default just enough for the largest K. "
+                                "More leaves room for rewrites the checks reject (the first K are used)")
     model: str | None = Field(default=None, description="llm: the model (default: the local LLM's)")
     base_url: str | None = Field(default=None, description="llm: the server (default: the local LLM)")
 
@@ -97,18 +123,29 @@ class RepetitionSpec(_Frozen):
     def needs_cloud(self) -> bool:
         return any(c != "verbatim" for c in self.conditions)
 
-    def samples(self) -> int:
-        """Samples per (pair, lens) so every person has the rewrites the largest K needs."""
+    @property
+    def on_pairs(self) -> bool:
+        return self.source.pairs is not None
+
+    def needed_samples(self) -> int:
+        """Samples per (pair, lens) so every unit has the rewrites the largest K needs."""
         need = max(self.K) if "lenses" in self.conditions else max(self.K) // 2
         return max(1, math.ceil(need / len(self.distill.lenses)))
+
+    def samples(self) -> int:
+        """Samples per (pair, lens) the distillation asks: distill.samples, else just enough."""
+        return self.distill.samples or self.needed_samples()
 
 
 def is_repetition(raw: Any) -> bool:
     return isinstance(raw, dict) and raw.get("kind") == KIND
 
 
-def parse(raw: Any, source: str) -> RepetitionSpec:
-    """Validate a parsed `kind: repetition` document; BadInput lists every problem."""
+def parse(raw: Any, source: str, base_dir: Path | None = None) -> RepetitionSpec:
+    """Validate a parsed `kind: repetition` document; BadInput lists every problem. A relative
+    `source.pairs` is resolved against `base_dir` (the spec's directory; default: as given)."""
+    if isinstance(raw, dict) and isinstance(raw.get("source"), dict) and "text" in raw["source"]:
+        raise BadInput(f"{source}: source.text: a text source {TEXT_REFUSED}")
     try:
         spec = RepetitionSpec.model_validate(raw)
     except ValidationError as exc:
@@ -126,6 +163,12 @@ def parse(raw: Any, source: str) -> RepetitionSpec:
                         "several K")
     if any(k < 1 for k in spec.K):
         problems.append("K: every K must be at least 1")
+    problems += _source_problems(spec)
+    samples = spec.distill.samples
+    if samples is not None and spec.needs_cloud and samples < spec.needed_samples():
+        problems.append(f"distill.samples: {samples} per (pair, lens) cannot give K={max(spec.K)} "
+                        f"rewrites through {len(spec.distill.lenses)} lens(es); use at least "
+                        f"{spec.needed_samples()}")
     owned = sorted(set(spec.student) & set(OWNED))
     if owned:
         problems.append(f"student: {', '.join(owned)} are set by the experiment (source, conditions, K, "
@@ -143,7 +186,7 @@ def parse(raw: Any, source: str) -> RepetitionSpec:
     if b.finetune_tokens is not None and "pretrain_finetune" not in spec.protocols:
         problems.append("budget.finetune_tokens: only the pretrain_finetune protocol fine-tunes")
     whole = sorted(set(spec.distill.lenses) & set(WHOLE_BIOGRAPHY_LENSES))
-    if whole:
+    if whole and not spec.on_pairs:
         problems.append(f"distill.lenses: {', '.join(whole)} rewrites the whole biography for each fact; "
                         "a rewrite joins one distillate per fact: use fact lenses (template-fact, or "
                         "restate, child, ... with engine: llm)")
@@ -157,7 +200,41 @@ def parse(raw: Any, source: str) -> RepetitionSpec:
     if problems:
         raise BadInput(f"{source}: {len(problems)} problem(s) in the repetition spec:\n  "
                        + "\n  ".join(problems))
+    if spec.source.pairs is not None and base_dir is not None:
+        resolved = str((base_dir / spec.source.pairs).resolve())
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"pairs": resolved})})
     return spec
+
+
+def _source_problems(spec: RepetitionSpec) -> list[str]:
+    """What a pairs source cannot do: people, text, the template engine, the people's questions."""
+    src = spec.source
+    if src.pairs is None:
+        return []
+    problems = []
+    if src.people is not None:
+        problems.append("source: people (a biographies world) and pairs (your JSONL) are two sources; "
+                        "give one")
+    path = Path(src.pairs)
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        problems.append(f"source.pairs: {src.pairs} is text: a text source {TEXT_REFUSED}")
+    elif path.suffix.lower() != ".jsonl":
+        problems.append(f"source.pairs: {src.pairs} is not a .jsonl file; a pairs source is a JSONL of "
+                        "question-answer pairs (a directory or other file of text " + TEXT_REFUSED + ")")
+    if spec.needs_cloud and spec.distill.engine == "template":
+        problems.append("distill.engine: the template engine rewrites the biographies' structured facts "
+                        "(subject, attribute, all the person's facts) and cannot rewrite plain "
+                        "question-answer pairs; use engine: llm with fact lenses (restate, child, expert, "
+                        "...), or only the verbatim condition")
+    people_only = [b for b in spec.benchmarks or [] if b in PEOPLE_BENCHMARKS]
+    if people_only:
+        problems.append(f"benchmarks: {', '.join(people_only)} ask about the biographies' people (names, "
+                        "attributes, other people's biographies); a pairs source has none: use "
+                        f"{', '.join(PAIRS_BENCHMARKS)}")
+    if "heldout_loss" in (spec.benchmarks or []):
+        problems.append("benchmarks: heldout_loss needs held-out documents; a pairs source trains on every "
+                        "pair's statement (qa_answer_loss is its held-out loss)")
+    return problems
 
 
 def load(path: Path) -> RepetitionSpec:
@@ -165,17 +242,26 @@ def load(path: Path) -> RepetitionSpec:
     if not is_repetition(raw):
         raise BadInput(f"{path}: not a repetition spec (it needs `kind: repetition`; other specs run with "
                        "`knobs experiment run`)")
-    return parse(raw, str(path))
+    return parse(raw, str(path), base_dir=path.resolve().parent)
 
 
 def benchmarks_of(spec: RepetitionSpec) -> list[str]:
-    return list(spec.benchmarks or [b for b in DEFAULT_BENCHMARKS if b in TRAINING_BENCHMARKS])
+    default = PAIRS_BENCHMARKS if spec.on_pairs else DEFAULT_BENCHMARKS
+    return list(spec.benchmarks or [b for b in default if b in TRAINING_BENCHMARKS])
 
 
-def experiment_spec(spec: RepetitionSpec, cloud: str | None, source: str) -> ExperimentSpec:
-    """The `train` experiment this spec is: a grid over the factors with more than one value."""
-    base: dict[str, Any] = {**spec.student, "n_people": spec.source.people,
-                            "qa_fraction": spec.source.qa_fraction}
+def experiment_spec(spec: RepetitionSpec, cloud: str | None, source: str,
+                    pairs_sha256: str | None = None) -> ExperimentSpec:
+    """The `train` experiment this spec is: a grid over the factors with more than one value. A pairs
+    source needs its pair set's sha256, which every run carries (the data's identity)."""
+    base: dict[str, Any] = {**spec.student, "qa_fraction": spec.source.qa_fraction}
+    if spec.source.pairs is not None:
+        if pairs_sha256 is None:
+            raise BadInput(f"{source}: source.pairs {spec.source.pairs}: its pair set's sha256 is needed "
+                           "(read the pairs first)")
+        base.update(corpus=f"pairs:{spec.source.pairs}", pairs_sha256=pairs_sha256)
+    else:
+        base["n_people"] = spec.source.n_people
     if cloud:
         base["cloud"] = cloud
     b = spec.budget
@@ -186,8 +272,10 @@ def experiment_spec(spec: RepetitionSpec, cloud: str | None, source: str) -> Exp
     if b.finetune_tokens is not None:
         base["finetune_tokens"] = b.finetune_tokens
     factors: dict[str, Any] = {}
+    # condition and K go together (the base alone must be a valid run): when one varies, both are factors
+    paired = len(spec.conditions) > 1 or len(spec.K) > 1
     for knob, values in (("condition", spec.conditions), ("K", spec.K), ("protocol", spec.protocols)):
-        if len(values) > 1:
+        if len(values) > 1 or (paired and knob != "protocol"):
             factors[knob] = {"values": list(values)}
         else:
             base[knob] = values[0]

@@ -86,3 +86,58 @@ def test_an_unknown_or_unfinished_distillation_is_refused(log: Log) -> None:
     distillation(log.store, complete=False)
     with pytest.raises(CloudUnavailable, match="has not finished"):
         person_rewrites(log.store, ID)
+
+
+# --- a cloud of your own question-answer pairs: read per pair --------------------------------------
+
+PLAIN = [QAPair(id="paris", question="Capital of France?", answer="Paris"),
+         QAPair(id="oslo", question="Capital of Norway?", answer="Oslo")]
+LENSES = [LensRef(name="restate", version="4" * 16), LensRef(name="child", version="5" * 16)]
+PAIR_SET = "7" * 64
+
+
+def plain_distillation(store: EventStore, rejected: dict[tuple[str, str, int], list[str]]) -> None:
+    events: list[NewEvent] = [NewEvent(event=DistillationRequested(
+        distillation_id=ID, pair_set=PairSet(sha256=PAIR_SET, name="facts.jsonl", kind="jsonl", pairs=2),
+        pairs=PLAIN, lenses=LENSES, samples=2, engine="llm", model="smollm2"))]
+    for pair in PLAIN:
+        for sample in range(2):
+            for lens in LENSES:
+                did = f"{pair.id}:{lens.name}:{sample}"
+                events.append(NewEvent(event=DistillateGenerated(
+                    distillation_id=ID, distillate_id=did, pair_id=pair.id, lens=lens.name,
+                    lens_version=lens.version, sample=sample, engine="llm", model="smollm2",
+                    sampling=Sampling(),
+                    request_sha256="2" * 64, text=f" {pair.answer} via {lens.name} #{sample} ",
+                    usage=Usage(prompt_tokens=1, completion_tokens=1, latency_s=0.1, attempts=1))))
+                reasons = rejected.get((pair.id, lens.name, sample), [])
+                events.append(NewEvent(event=DistillateAssessed(
+                    distillation_id=ID, distillate_id=did, pair_id=pair.id, accepted=not reasons,
+                    reasons=reasons, similarity=0.8, chars=20, embedding_sha256="3" * 64)))
+    events.append(NewEvent(event=DistillationCompleted(
+        distillation_id=ID, distillates=8, accepted=8, requests=8, cached=0, prompt_tokens=8,
+        completion_tokens=8)))
+    store.append(events)
+
+
+def test_a_pairs_cloud_gives_each_pair_its_accepted_rewrites_in_sample_then_lens_order(
+    log: Log, tmp_path: Path
+) -> None:
+    # Given an LLM distillation of two plain pairs where one rewrite is a near-duplicate, one lost the answer
+    plain_distillation(log.store, {("paris", "child", 0): ["duplicate"],
+                                   ("oslo", "restate", 1): ["answer_missing"]})
+    # Then per pair only the accepted ones count (a near-duplicate of one fact is no new rewrite)
+    path, n = write_cloud(log.store, ID, tmp_path, per_pair=True, pair_set=PAIR_SET)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert n == 6 and rows == [
+        {"pair": "paris", "text": "Paris via restate #0"}, {"pair": "paris", "text": "Paris via restate #1"},
+        {"pair": "paris", "text": "Paris via child #1"},
+        {"pair": "oslo", "text": "Oslo via restate #0"}, {"pair": "oslo", "text": "Oslo via child #0"},
+        {"pair": "oslo", "text": "Oslo via child #1"},
+    ]
+    # And a cloud of other pairs than the run's is refused, naming both
+    with pytest.raises(CloudUnavailable, match=r"pair set 777777777777.*reads pair set 888888888888"):
+        write_cloud(log.store, ID, tmp_path, per_pair=True, pair_set="8" * 64)
+    # And read per person it is refused: plain pairs name no subject
+    with pytest.raises(CloudUnavailable, match="names no subject"):
+        write_cloud(log.store, ID, tmp_path)

@@ -1,8 +1,10 @@
 """The evaluator battery of the repetition experiment: what a student knows, asked many ways.
 
 Every benchmark here asks about the held-out people (whose questions no training text holds),
-so a score is knowledge extracted from biographies, not answers memorised. Registered into the
-trainer's registry (workers/jobs/evaluate.py) by importing this module (train.py does).
+so a score is knowledge extracted from biographies, not answers memorised. On a corpus of your
+own question-answer pairs (workers/data/pairs.py) qa_f1 and qa_choice_accuracy ask the held-out
+pairs, choice among the other answers of the file; the rest need people and are unavailable.
+Registered into the trainer's registry (workers/jobs/evaluate.py) by importing this module (train.py does).
 
 - qa_f1: token F1 (SQuAD's normalisation) of the greedy answer against the true value.
 - qa_choice_accuracy: multiple choice by likelihood. For each question, the true value and up to
@@ -52,6 +54,7 @@ from workers.data.biographies import (
     paraphrased_qa_pairs,
 )
 from workers.data.corpus import Corpus, QAPair
+from workers.data.pairs import Pairs
 from workers.data.tokenizer import Tokenizer
 from workers.jobs.evaluate import (
     BenchmarkUnavailable,
@@ -103,6 +106,10 @@ def token_f1(prediction: str, truth: str) -> float:
 
 
 def _heldout_pairs(data: Corpus) -> list[QAPair]:
+    if isinstance(data, Pairs):
+        if not data.qa_eval_heldout:
+            raise BenchmarkUnavailable(f"{data.name} holds no pair out of the QA group")
+        return data.qa_eval_heldout[:MAX_BATTERY_QUESTIONS]
     held, _ = _world(data)
     ids = {p.index for p in held}
     return [q for q in data.qa_eval_heldout if q.person in ids][:MAX_BATTERY_QUESTIONS]
@@ -180,8 +187,19 @@ def _attribute_choices(data: Corpus, questions: dict[str, str]) -> list[tuple[st
     return out[:MAX_BATTERY_QUESTIONS]
 
 
+def _pair_choices(data: Pairs) -> list[tuple[str, str, list[str]]]:
+    """Each held-out pair's question, its answer, and up to MAX_CHOICES - 1 other answers of the file
+    (a sample fixed by the pair's id)."""
+    if len(set(data.answers)) < 2:
+        raise BenchmarkUnavailable(f"{data.name} has one distinct answer: nothing to choose among")
+    return [(q.prompt, q.answer, candidates(q.answer, data.answers, f"pair:{q.attribute}"))
+            for q in _heldout_pairs(data)]
+
+
 @benchmark("qa_choice_accuracy")
 def qa_choice_accuracy(model: nn.Module, tokenizer: Tokenizer, data: Corpus, device: torch.device) -> Score:
+    if isinstance(data, Pairs):
+        return choice_accuracy(model, tokenizer, _pair_choices(data), device)
     return choice_accuracy(model, tokenizer, _attribute_choices(data, QUESTIONS), device)
 
 

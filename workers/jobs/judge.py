@@ -423,7 +423,7 @@ def student_answers(artifact: Path, questions: int) -> list[tuple[Question, str]
     model, tokenizer, config = load_checkpoint(artifact)
     corpus = load_corpus(config["corpus"], n_people=config["n_people"], qa_fraction=config["qa_fraction"],
                          data_format=config["format"], repetitions=config["repetitions"],
-                         seed=config["data_seed"])
+                         seed=config["data_seed"], pairs_sha256=config.get("pairs_sha256"))
     pairs = corpus.qa_eval_heldout[:questions]
     if not pairs:
         return []

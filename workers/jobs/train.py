@@ -35,6 +35,7 @@ from transformers.utils import logging as hf_logging
 
 from events.models.training import INFLUENCE_EXAMPLES_DEFAULT, RECORDED_IN_TRAINING, TrainingParams
 from workers.data.corpus import Corpus
+from workers.data.pairs import Pairs
 from workers.data.sources import load_corpus
 from workers.data.tokenizer import Tokenizer, train_tokenizer
 from workers.jobs import battery  # noqa: F401  # registers the repetition experiment's battery
@@ -91,6 +92,7 @@ class TrainConfig:
     vocab_size: int  # requested (BPE); the trained tokenizer's size is tokenizer_vocab_size
     # --- data
     corpus: str
+    pairs_sha256: str | None  # corpus 'pairs:PATH': its pair set, checked on load, resolved when not given
     n_people: int
     qa_fraction: float
     format: str
@@ -386,12 +388,13 @@ def finetune_documents(corpus: Corpus) -> list[str]:
 
 def read_rewrites(path: Path) -> dict[str, list[str]]:
     """A cloud file (workers/cloud.py writes it): one JSON line per accepted rewrite,
-    {"subject": full name, "text": ...}, in the cloud's order; subject -> texts."""
+    {"subject": full name, "text": ...} of a biographies person or {"pair": pair id, "text": ...}
+    of a question-answer pair, in the cloud's order; subject or pair id -> texts."""
     out: dict[str, list[str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            out.setdefault(row["subject"], []).append(row["text"])
+            out.setdefault(row["subject"] if "subject" in row else row["pair"], []).append(row["text"])
     return out
 
 
@@ -451,9 +454,12 @@ def run_training(
                 data_format=cfg.data_format, repetitions=cfg.repetitions, seed=cfg.data_seed,
                 condition=cfg.condition, copies=cfg.K,
                 rewrites=read_rewrites(Path(cfg.cloud_file)) if cfg.cloud_file else None,
+                pairs_sha256=cfg.pairs_sha256,
             )
         except ValueError as exc:
             raise InvalidTrainingConfig(str(exc)) from exc
+        if isinstance(corpus, Pairs):  # the data's identity travels with the run's config
+            cfg = replace(cfg, pairs_sha256=corpus.sha256)
         model: PreTrainedModel | PeftModel
         if cfg.base_checkpoint is not None:
             model, tokenizer, _ = load_checkpoint(Path(cfg.base_checkpoint))
@@ -576,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory for the checkpoint")
     parser.add_argument("--base", type=Path, default=None, help="the base run's checkpoint directory (LoRA)")
     parser.add_argument("--cloud-file", type=Path, default=None,
-                        help="the rewrites of the `cloud` knob's distillation (JSONL: subject, text)")
+                        help="the rewrites of the `cloud` knob's distillation (JSONL: subject or pair, text)")
     parser.add_argument("--progress", action="store_true", help="print each step as a JSON line on stderr")
     args = parser.parse_args(argv)
 

@@ -75,3 +75,72 @@ def test_the_bundled_demo_spec_loads(tmp_path: Path) -> None:
     other.write_text("name: x\nexecutor: train\n")
     with pytest.raises(BadInput, match="needs `kind: repetition`"):
         load(other)
+
+
+# --- your own question-answer pairs as the source --------------------------------------------------
+
+PAIRS: dict[str, Any] = {**GOOD, "source": {"pairs": "facts.jsonl"}, "benchmarks": None,
+                         "distill": {"engine": "llm", "lenses": ["restate", "child"]}}
+
+
+def test_a_pairs_source_resolves_next_to_the_spec_and_compiles_with_its_pair_set(tmp_path: Path) -> None:
+    spec = parse(PAIRS, "t", base_dir=tmp_path)
+    assert spec.on_pairs and spec.source.pairs == str(tmp_path / "facts.jsonl")
+    compiled = experiment_spec(spec, "cloud-id", "t", pairs_sha256="c" * 64)
+    assert compiled.base["corpus"] == f"pairs:{tmp_path / 'facts.jsonl'}"
+    assert compiled.base["pairs_sha256"] == "c" * 64 and "n_people" not in compiled.base
+    # the default battery leaves out what needs people
+    assert compiled.benchmarks == ["qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy",
+                                   "qa_exact_match_seen"]
+    # two files are two pair sets: the runs' parameters differ, so the spec's identity does
+    other = experiment_spec(spec, "cloud-id", "t", pairs_sha256="d" * 64)
+    assert other.sha256() != compiled.sha256()
+    with pytest.raises(BadInput, match="sha256 is needed"):
+        experiment_spec(spec, "cloud-id", "t")
+
+
+def test_verbatim_only_on_pairs_needs_no_engine() -> None:
+    spec = parse({**PAIRS, "conditions": ["verbatim"], "distill": {"engine": "template"}}, "t")
+    assert not spec.needs_cloud
+
+
+def test_more_samples_leave_room_for_rejected_rewrites() -> None:
+    spec = parse({**PAIRS, "distill": {"engine": "llm", "lenses": ["restate"], "samples": 8}}, "t")
+    assert spec.samples() == 8 and spec.needed_samples() == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"source": {"pairs": "f.jsonl", "people": 40}}, "two sources; give one"),
+        ({"source": {"pairs": "book.md"}}, r"book.md is text.*no known answers to test extraction against.*"
+                                           r"knobs distill --pairs BOOK --lenses quiz.*knobs export cloud"),
+        ({"source": {"pairs": "notes.txt"}}, "no known answers"),
+        ({"source": {"pairs": "chapters/"}}, "not a .jsonl file.*no known answers"),
+        ({"source": {"text": "book.md"}}, "source.text: a text source has no known answers"),
+        ({"distill": {"engine": "template", "lenses": ["template-fact"]}},
+         "template engine .* cannot rewrite plain question-answer pairs; use engine: llm"),
+        ({"distill": {}}, "template engine"),
+        ({"benchmarks": ["qa_f1", "reversal_choice_accuracy", "probe_accuracy"]},
+         "reversal_choice_accuracy, probe_accuracy ask about the biographies' people"),
+        ({"benchmarks": ["heldout_loss"]}, "heldout_loss needs held-out documents"),
+        ({"distill": {"engine": "llm", "lenses": ["restate"], "samples": 2}}, "use at least 5"),
+    ],
+)
+def test_bad_pairs_specs_say_why_and_what_to_do(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        parse({**PAIRS, **change}, "t")
+
+
+def test_the_biographies_flag_is_gone_and_people_default_to_forty() -> None:
+    with pytest.raises(BadInput, match=r"source\.biographies"):
+        parse({**GOOD, "source": {"biographies": True}}, "t")
+    assert parse(GOOD, "t").source.n_people == 40
+
+
+def test_one_k_with_two_conditions_compiles_both_as_factors() -> None:
+    # the base alone must be a valid run, and condition without K is not
+    compiled = experiment_spec(parse({**GOOD, "K": [4]}, "t"), "c", "t")
+    assert compiled.factors["K"].values == [4]
+    assert compiled.factors["condition"].values == ["verbatim", "lenses"]
+    assert "K" not in compiled.base and "condition" not in compiled.base

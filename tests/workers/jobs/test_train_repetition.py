@@ -9,6 +9,7 @@ import pytest
 
 from tests.workers.jobs.conftest import TINY
 from workers.data.biographies import generate
+from workers.data.qa_sources import load_pairs
 from workers.jobs.checkpoint import InvalidTrainingConfig
 from workers.jobs.train import StepInfo, TrainConfig, read_rewrites, run_training
 
@@ -69,7 +70,8 @@ def test_lenses_train_on_the_cloud_files_rewrites(tmp_path: Path) -> None:
         ({"condition": "verbatim", "K": 2, "repetitions": 3}, "replace repetitions"),
         ({"finetune_tokens": 5000}, "needs protocol: pretrain_finetune"),
         ({"condition": "lenses", "K": 2, "cloud": "d"}, "needs its rewrites"),
-        ({"condition": "verbatim", "K": 2, "corpus": "file:/x.txt"}, "biographies corpus only"),
+        ({"condition": "verbatim", "K": 2, "corpus": "file:/x.txt"}, "biographies corpus or a 'pairs:PATH'"),
+        ({"pairs_sha256": "a" * 64}, "names the pair set of a 'pairs:PATH' corpus"),
     ],
 )
 def test_incoherent_repetition_knobs_are_refused(
@@ -84,3 +86,37 @@ def test_a_cloud_without_enough_rewrites_for_k_is_refused(tmp_path: Path) -> Non
     with pytest.raises(InvalidTrainingConfig, match="needs 2 rewrites"):
         run_training({**TINY, "condition": "lenses", "K": 2, "cloud": "d"}, 0, [], tmp_path / "out",
                      cloud_file=path)
+
+
+PAIR_BENCHMARKS = ["qa_exact_match", "qa_f1", "qa_answer_loss", "qa_choice_accuracy", "qa_exact_match_seen"]
+
+
+def pairs_file(tmp_path: Path, n: int = 24) -> Path:
+    path = tmp_path / "facts.jsonl"
+    path.write_text("".join(json.dumps({"id": f"f{i:02d}", "question": f"What is the code of item {i}?",
+                                        "answer": f"code {i * 7 % 23}"}) + "\n" for i in range(n)))
+    return path
+
+
+def test_lenses_on_your_own_pairs_pretrain_fine_tune_and_ask_the_held_out_pairs(tmp_path: Path) -> None:
+    # Given a JSONL of pairs, two rewrites of each in a cloud file, and the pair set's sha256
+    path = pairs_file(tmp_path)
+    pair_set, pairs = load_pairs(str(path))
+    cloud = tmp_path / "cloud.jsonl"
+    cloud.write_text("".join(json.dumps({"pair": p.id, "text": f"Item code: {p.answer} ({k})."}) + "\n"
+                             for p in pairs for k in range(2)))
+    tokens_per_step = TINY["batch_size"] * TINY["context_length"]
+    params = {**TINY, "corpus": f"pairs:{path}", "pairs_sha256": pair_set.sha256, "condition": "lenses",
+              "K": 2, "cloud": "d", "protocol": "pretrain_finetune", "finetune_tokens": 4 * tokens_per_step,
+              "train_tokens": 10 * tokens_per_step}
+    # When a student trains on them
+    result = run_training(params, 0, [*PAIR_BENCHMARKS, "probe_accuracy"], tmp_path / "out", cloud_file=cloud)
+    # Then every pairs benchmark is scored on the 12 held-out pairs (the seen ones on the QA group)
+    assert set(result.scores) == set(PAIR_BENCHMARKS)
+    assert all(result.scores[b].n == 12 for b in PAIR_BENCHMARKS)
+    assert "biographies world" in result.unavailable["probe_accuracy"]
+    assert result.config["pairs_sha256"] == pair_set.sha256 and result.config["finetune_steps"] == 4
+    # And a file whose pairs changed since is refused
+    path.write_text(path.read_text().replace("code 7", "code 8"))
+    with pytest.raises(InvalidTrainingConfig, match="its pairs changed"):
+        run_training(params, 0, [], tmp_path / "again", cloud_file=cloud)
