@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from events.settings import EventsSettings
 from events.store.factory import open_store
+from tests.conftest import LocalLLM
 from tests.services.cli.test_main_job import event_count, knobs
 
 SPEC = """\
@@ -95,74 +92,26 @@ seeds: [0]
 """
 
 
-REWORDINGS = ("Here is the fact once more, and the answer is {answer}.",
-              "Remember this well: {answer} is what the question was about.",
-              "If someone asks, say {answer}; that is the right reply.")
-
-
-class RewritingServer(BaseHTTPRequestHandler):
-    """A minimal OpenAI-compatible server (GET /models, POST /chat/completions) whose "model" rewrites
-    the pair in the prompt by a fixed wording chosen by the request's seed, keeping the answer."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def reply(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self.reply({"object": "list", "data": [{"id": "rewriter", "object": "model", "owned_by": "test"}]})
-
-    def do_POST(self) -> None:
-        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = asked["messages"][-1]["content"]
-        answer = re.search(r"^Answer: (.+)$", prompt, re.M).group(1)  # type: ignore[union-attr]
-        text = REWORDINGS[asked.get("seed", 0) % len(REWORDINGS)].format(answer=answer)
-        self.reply({"id": "c", "object": "chat.completion", "created": 0, "model": asked["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
-                              "total_tokens": len(prompt.split()) + len(text.split())}})
-
-
-@pytest.fixture
-def rewriting_server() -> Iterator[str]:
-    """The base URL of a RewritingServer on a free loopback port, for this test."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RewritingServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.slow
 def test_run_on_your_own_pairs_distils_with_the_llm_engine_trains_and_scores_the_held_out_pairs(
-    knobs_env: dict[str, str], tmp_path: Path, rewriting_server: str
+    knobs_env: dict[str, str], tmp_path: Path, llm_server: LocalLLM
 ) -> None:
-    # Given the example's 32 pairs and a spec naming them, rewritten through the LLM engine (the
-    # OpenAI client, the cache, the checks and embeddings are the real ones; the server is a stand-in
-    # that rewrites by fixed wordings, as the local llama.cpp server crashes on this machine)
+    # Given twelve of the example's pairs and a spec naming them, rewritten by the real local LLM
+    # through the `restate` lens, three samples a pair so that a rejected rewrite has spares
     pairs = tmp_path / "facts.jsonl"
-    pairs.write_text(EXAMPLE_PAIRS.read_text())
+    pairs.write_text("".join(EXAMPLE_PAIRS.read_text().splitlines(keepends=True)[:12]))
     spec = tmp_path / "rep-qa.yaml"
-    spec.write_text(QA_SPEC.format(pairs="facts.jsonl"))  # relative: read next to the spec
-    env = {**knobs_env, "KNOBS_LLM_BASE_URL": rewriting_server, "KNOBS_LLM_API_KEY": "k",
-           "KNOBS_LLM_MODEL": "rewriter"}
+    spec.write_text(QA_SPEC.format(pairs="facts.jsonl")  # relative: read next to the spec
+                    .replace("lenses: [restate]}", "lenses: [restate], samples: 3}"))
+    env = {**knobs_env, "KNOBS_LLM_BASE_URL": llm_server.base_url, "KNOBS_LLM_API_KEY": llm_server.api_key,
+           "KNOBS_LLM_MODEL": llm_server.model}
 
-    # When it runs: 32 pairs x restate through the engine, then a verbatim and a lenses student
+    # When it runs: 12 pairs x restate x 3 samples through the engine, then a verbatim and a lenses student
     out = knobs(env, "repetition", "run", str(spec)).stdout
-    assert f"source: 32 pairs from {pairs}" in out and "llm engine, lenses restate" in out
+    assert f"source: 12 pairs from {pairs}" in out and "llm engine, lenses restate" in out
     assert "experiment cli-rep-qa: 2 runs" in out
 
-    # Then both students are scored by what applies to pairs, nothing else, on the 16 held-out pairs
+    # Then both students are scored by what applies to pairs, nothing else, on the 6 held-out pairs
     tables = set(re.findall(r"^-- pretrain_finetune / (\w+) ", out, re.M))
     assert tables == {"qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy",
                       "qa_exact_match_seen"}
@@ -170,13 +119,15 @@ def test_run_on_your_own_pairs_distils_with_the_llm_engine_trains_and_scores_the
         scored = [e.data for e in store.read_all(types=["BenchmarkScored"])]
         params = [e.data["params"] for e in store.read_all(types=["RunRequested"])]
         (distilled,) = [e.data for e in store.read_all(types=["DistillationRequested"])]
-    assert len(scored) == 2 * 5
-    assert all(s["n"] == 16 for s in scored if s["benchmark"] != "qa_exact_match_seen")
+        generated = store.read_all(types=["DistillateGenerated"])
+    assert len(scored) == 2 * 5 and len(generated) == 12 * 3
+    assert {s["n"] for s in scored if s["benchmark"] != "qa_exact_match_seen"} == {6}
     # And every run carries the pair set's sha256, the file and the cloud it read
     assert len(params) == 2 and {p["pairs_sha256"] for p in params} == {distilled["pair_set"]["sha256"]}
     assert {p["corpus"] for p in params} == {f"pairs:{pairs}"}
     assert {p.get("cloud") for p in params} == {distilled["distillation_id"]}
-    assert distilled["engine"] == "llm" and distilled["pair_set"]["pairs"] == 32
+    assert distilled["engine"] == "llm" and distilled["model"] == llm_server.model
+    assert distilled["pair_set"]["pairs"] == 12
 
 
 def test_pairs_that_cannot_be_tested_are_refused_before_anything_is_logged(
