@@ -11,6 +11,8 @@ from services.core.errors import BadInput
 from services.experiments.spec import validate_spec
 from services.repetition.spec import DEMO_SPEC, experiment_spec, load, parse
 
+ROOT = Path(__file__).resolve().parents[3]
+
 GOOD: dict[str, Any] = {"kind": "repetition", "name": "rep", "conditions": ["verbatim", "lenses"],
                         "K": [1, 2, 5],
                         "protocols": ["pretrain_finetune", "mixed"], "seeds": [0, 1],
@@ -144,3 +146,12 @@ def test_one_k_with_two_conditions_compiles_both_as_factors() -> None:
     assert compiled.factors["K"].values == [4]
     assert compiled.factors["condition"].values == ["verbatim", "lenses"]
     assert "K" not in compiled.base and "condition" not in compiled.base
+
+
+@pytest.mark.parametrize("name", ["repetition.yaml", "repetition-lora.yaml"])
+def test_the_example_specs_compile_into_train_grids(name: str) -> None:
+    spec = load(ROOT / "examples" / "specs" / name)
+    compiled = experiment_spec(spec, "cloud-id", name)
+    assert set(compiled.factors) == {"condition", "K"} | ({"protocol"} if len(spec.protocols) > 1 else set())
+    if name == "repetition-lora.yaml":  # the LoRA student on the real SmolLM2-135M
+        assert compiled.base["base_model"] == "smollm2-135m" and compiled.base["lora_rank"] == 8
