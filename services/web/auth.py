@@ -18,6 +18,12 @@ COOKIE = "knobs_token"
 LOGIN = "/ui/login"
 
 
+def page_context(request: Request) -> Context:
+    """The Context the serving process opened (the store, the driver, the projector)."""
+    ctx: Context = request.app.state.context
+    return ctx
+
+
 def token_scope(request: Request, token: str) -> Scope | None:
     ctx: Context = request.app.state.context
     settings: ApiSettings = request.app.state.settings

@@ -8,25 +8,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.core.context import Context
 from services.core.errors import ServiceError
 from services.distillation.report import list_distillations, read_report
 from services.figures import distillation as distillation_figures
 from services.queries.named import run_named
-from services.web.auth import PageScope
+from services.web.auth import PageScope, page_context
 from services.web.render import error_page, page
 
 router = APIRouter(include_in_schema=False)
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
-
-
 @router.get("/ui/distillation", response_class=HTMLResponse)
 def distillations(request: Request, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         found = list_distillations(ctx.store())
         survival = run_named(ctx, "distillation_lenses_by_survival", distillation=None)
@@ -39,7 +33,7 @@ def distillations(request: Request, scope: PageScope) -> HTMLResponse:
 
 @router.get("/ui/distillation/{distillation}", response_class=HTMLResponse)
 def distillation(request: Request, distillation: str, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         report = read_report(ctx.store(), distillation)
         survival = run_named(ctx, "distillation_lenses_by_survival", distillation=distillation)
@@ -50,7 +44,7 @@ def distillation(request: Request, distillation: str, scope: PageScope) -> HTMLR
 
 @router.get("/ui/distillation/{distillation}/pairs/{pair}", response_class=HTMLResponse)
 def pair_cloud(request: Request, distillation: str, pair: str, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         report = read_report(ctx.store(), distillation)
         cloud = distillation_figures.find_cloud(report, pair)

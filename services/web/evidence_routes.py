@@ -13,23 +13,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.core.context import Context
 from services.core.errors import ServiceError
 from services.figures import matrix as matrix_figures
 from services.ranking.audit import audit
 from services.ranking.evidence import experiment_benchmarks
 from services.ranking.matrix import matrix_rows, ranking_disagreements
 from services.ranking.recorded import current_by_benchmark
-from services.web.auth import PageScope
+from services.web.auth import PageScope, page_context
 from services.web.render import error_page, page
 
 router = APIRouter(include_in_schema=False)
 URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:)]")
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
 
 
 def _events(trail: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,7 +50,7 @@ def _citations(trail: dict[str, Any]) -> list[dict[str, Any]]:
 @router.get("/ui/audit/{ranking_id}", response_class=HTMLResponse)
 def audit_page(request: Request, ranking_id: str, scope: PageScope) -> HTMLResponse:
     try:
-        trail = audit(_ctx(request), ranking_id)
+        trail = audit(page_context(request), ranking_id)
     except ServiceError as exc:
         return error_page(request, exc)
     citations = _citations(trail)
@@ -70,7 +64,7 @@ def audit_page(request: Request, ranking_id: str, scope: PageScope) -> HTMLRespo
 
 @router.get("/ui/experiments/{name}/matrix", response_class=HTMLResponse)
 def matrix_page(request: Request, name: str, scope: PageScope, method: str | None = None) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         benchmarks = experiment_benchmarks(ctx, name)
     except ServiceError as exc:

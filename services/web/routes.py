@@ -17,15 +17,10 @@ from services.figures import ranking as ranking_figures
 from services.queries.named import run_named
 from services.ranking.rank import rank
 from services.ranking.recorded import all_rankings, latest_rankings, recorded_ranking
-from services.web.auth import COOKIE, PageScope, safe_next, token_scope
+from services.web.auth import COOKIE, PageScope, page_context, safe_next, token_scope
 from services.web.render import STATIC, error_page, page
 
 router = APIRouter(include_in_schema=False)
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
 
 
 @router.get("/")
@@ -68,7 +63,7 @@ def logout() -> Response:
 
 @router.get("/ui/", response_class=HTMLResponse)
 def experiments(request: Request, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     rows = run_named(ctx, "experiments")
     current = latest_rankings(ctx)
     by_experiment: dict[str, list[dict[str, Any]]] = {}
@@ -95,7 +90,7 @@ def _status(ctx: Context, name: str, limit: int | None = None) -> dict[str, Any]
 
 @router.get("/ui/experiments/{name}", response_class=HTMLResponse)
 def experiment(request: Request, name: str, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     row = next((r for r in run_named(ctx, "experiments") if r["name"] == name), None)
     declared = bool(ctx.store().read_stream(f"experiment:{name}"))
     if row is None and not declared:
@@ -113,12 +108,12 @@ def experiment_status_json(request: Request, name: str, _: PageScope,
                            limit: int = SHOWN_RUNS) -> dict[str, Any]:
     """What the status page polls while runs train: `knobs experiment status --json`, the runs in
     the page's order; `?limit=0` for every run."""
-    return _status(_ctx(request), name, limit or None)
+    return _status(page_context(request), name, limit or None)
 
 
 @router.get("/ui/rankings/{ranking_id}", response_class=HTMLResponse)
 def ranking_page(request: Request, ranking_id: str, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         stored, ranking = recorded_ranking(ctx, ranking_id)
     except ServiceError as exc:
@@ -141,7 +136,7 @@ async def rank_now(request: Request, name: str, scope: PageScope) -> Response:
     try:
         if not benchmark:
             raise BadInput("choose a benchmark to rank")
-        outcome = rank(_ctx(request), name, benchmark)
+        outcome = rank(page_context(request), name, benchmark)
     except ServiceError as exc:
         return error_page(request, exc)
     return RedirectResponse(f"/ui/rankings/{outcome.ranking.ranking_id}", status_code=303)

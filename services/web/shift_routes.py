@@ -10,13 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from services.core.context import Context
 from services.core.errors import NotFound, ServiceError
 from services.figures import shift as shift_figures
 from services.queries.named import run_named
 from services.shift.figures import read_measurement
 from services.shift.tokens import measurement_tokens, token_spans
-from services.web.auth import PageScope
+from services.web.auth import PageScope, page_context
 from services.web.render import error_page, page
 
 router = APIRouter(include_in_schema=False)
@@ -25,14 +24,9 @@ VOLATILE = 10  # examples shown per measurement
 TRACKED = 2000  # tracked training documents drawn per experiment
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
-
-
 @router.get("/ui/influence", response_class=HTMLResponse)
 def influence(request: Request, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         datasets = run_named(ctx, "shift_datasets_by_volatility", model=None)
         tracked = run_named(ctx, "shift_forgotten_examples", experiment=None, limit=TRACKED * 50)
@@ -48,7 +42,7 @@ def influence(request: Request, scope: PageScope) -> HTMLResponse:
 
 @router.get("/ui/influence/datasets/{dataset}", response_class=HTMLResponse)
 def dataset_page(request: Request, dataset: str, scope: PageScope) -> HTMLResponse:
-    ctx = _ctx(request)
+    ctx = page_context(request)
     try:
         rows = [r for r in run_named(ctx, "shift_datasets_by_volatility", model=None)
                 if dataset in (r["dataset"], r["dataset_name"])]
