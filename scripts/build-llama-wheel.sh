@@ -21,4 +21,6 @@ if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 fi
 wheel=$(ls "$dir"/llama_cpp_python-*.whl | head -1)
+# --force-reinstall: the same version built natively (pip's own build) must be replaced, not kept.
+"$venv_bin/pip" install --quiet --force-reinstall --no-deps "$wheel"
 "$venv_bin/pip" install --quiet "${wheel}[server]"
