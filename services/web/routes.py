@@ -4,6 +4,7 @@ Each page reads recorded facts (the log, the graph's named queries) and never wr
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -12,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from services.core.context import Context
 from services.core.errors import BadInput, Forbidden, NotFound, ServiceError
-from services.experiments.status import experiment_status
+from services.experiments.status import Summary, Tracker, experiment_status
 from services.figures import ranking as ranking_figures
 from services.queries.named import run_named
 from services.ranking.rank import rank
@@ -79,8 +80,33 @@ STATE_ORDER = {"running": 0, "dispatched": 1, "requested": 2, "failed": 3, "comp
 SHOWN_RUNS = 300  # a page of an experiment with 10k runs lists these; the JSON has every run
 
 
-def _status(ctx: Context, name: str, limit: int | None = None) -> dict[str, Any]:
-    summary = experiment_status(ctx.store(), name)
+class Trackers:
+    """One Tracker per experiment for the serving process: a poll reads only the lifecycle events
+    appended since the last one, so the live page costs what changed, not the whole log."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trackers: dict[str, tuple[threading.Lock, Tracker]] = {}
+
+    def summary(self, ctx: Context, name: str) -> Summary:
+        if not ctx.store().read_stream(f"experiment:{name}"):
+            return experiment_status(ctx.store(), name)  # raises NotFound, naming the known ones
+        with self._lock:
+            lock, tracker = self._trackers.setdefault(name, (threading.Lock(), Tracker(ctx.store(), name)))
+        with lock:
+            return tracker.poll()
+
+
+def _trackers(request: Request) -> Trackers:
+    state = request.app.state
+    if not hasattr(state, "trackers"):
+        state.trackers = Trackers()
+    trackers: Trackers = state.trackers
+    return trackers
+
+
+def _status(request: Request, name: str, limit: int | None = None) -> dict[str, Any]:
+    summary = _trackers(request).summary(page_context(request), name)
     out = {**summary.public(), "finished": summary.finished}
     if limit is not None:
         runs = sorted(out["runs"], key=lambda r: (STATE_ORDER.get(r["state"], 5), r["run_id"]))
@@ -98,7 +124,7 @@ def experiment(request: Request, name: str, scope: PageScope) -> HTMLResponse:
         return error_page(request, NotFound(f"no experiment {name!r} in the graph; known: {known} (import "
                                             "results or `knobs experiment run SPEC`)"))
     # An imported experiment (results trained elsewhere) has runs and scores but no lifecycle here.
-    status = _status(ctx, name, SHOWN_RUNS) if declared else None
+    status = _status(request, name, SHOWN_RUNS) if declared else None
     return page(request, "experiment.html", scope=scope, name=name, status=status, row=row,
                 rankings=all_rankings(ctx, name), benchmarks=row["benchmarks"] if row else [])
 
@@ -108,7 +134,7 @@ def experiment_status_json(request: Request, name: str, _: PageScope,
                            limit: int = SHOWN_RUNS) -> dict[str, Any]:
     """What the status page polls while runs train: `knobs experiment status --json`, the runs in
     the page's order; `?limit=0` for every run."""
-    return _status(page_context(request), name, limit or None)
+    return _status(request, name, limit or None)
 
 
 @router.get("/ui/rankings/{ranking_id}", response_class=HTMLResponse)
