@@ -185,8 +185,7 @@ def heatmap(model: Heatmap) -> Figure:
     if not model.rows or not model.columns:
         _empty(ax, "nothing to draw")
         return fig
-    cmap = matplotlib.colormaps["RdBu"].copy()
-    cmap.set_bad("#eeeeee")
+    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="#eeeeee")
     grid = [[math.nan if v is None else v for v in row] for row in model.values]
     ax.imshow(grid, cmap=cmap, vmin=-1, vmax=1, aspect="auto")
     for i, row in enumerate(model.labels):
