@@ -1,17 +1,19 @@
-"""`knobs plot ranking|knee|cost ... --out FILE.png|svg`: the dashboard's figures as files.
+"""`knobs plot ranking|knee|cost|matrix|volatility|cloud|repetition ... --out FILE.png|svg`: the
+dashboard's figures as files.
 
-The figure is built from the recorded event (services/figures), exactly as the ranking page
-draws it, and drawn with matplotlib (services/figures/mpl.py, imported only here and only when a
-plot is asked for). Its caption names its data: experiment, benchmark, ranking id, log position,
-code version. A file is written whole or not at all (a temporary file renamed over it).
-Bad input (an unknown ranking or parameter, a suffix other than .png or .svg, a folder that
-cannot be written) exits 2 and writes nothing.
+Each figure is built from the recorded events by services/figures, exactly as its page draws it,
+and drawn with matplotlib (services/figures/mpl.py, imported only here and only when a plot is
+asked for). Its caption names its data: experiment, benchmark, ranking id, log position, code
+version, the JSON it was drawn from. A file is written whole or not at all (a temporary file
+renamed over it). Bad input (an unknown ranking, parameter, experiment or measurement, a suffix
+other than .png or .svg, a folder that cannot be written) exits 2 and writes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Draw the dashboard's figures as PNG or SVG files, for papers and notes.",
                   no_args_is_help=True)
+
+T = TypeVar("T")
 
 _OUT = typer.Option(..., "--out", help="The file to write: .png or .svg (replaced whole if it exists).")
 _RANKING = typer.Argument(..., help="A ranking id (or a unique prefix of one, e.g. the 8 characters "
@@ -126,3 +130,90 @@ def cost(
         raise BadInput(f"ranking {recorded.ranking_id} has no {chosen!r} cost for its baseline; "
                        f"choose one of: {', '.join(kinds)}")
     _write(cost_view(recorded, chosen), out)
+
+
+def _known(read: Callable[[], T]) -> T:
+    """What `read` finds; a NotFound (an unknown id or name) is bad input here: exit 2."""
+    try:
+        return read()
+    except NotFound as exc:
+        raise BadInput(str(exc)) from exc
+
+
+@app.command("matrix")
+def matrix(
+    experiment: str = typer.Argument(..., help="The experiment whose current rankings to draw."),
+    method: str = typer.Option(None, "--method", help="Only rankings of this method (ofat, morris, sobol)."),
+    out: Path = _OUT,
+) -> None:
+    """The parameters x benchmarks heat map of an experiment's current rankings, disagreements outlined."""
+    from services.figures.matrix import heatmap
+    from services.ranking.matrix import ranking_disagreements
+    from services.ranking.recorded import current_by_benchmark
+
+    _check_out(out)
+    with Context() as ctx:
+        rankings = current_by_benchmark(ctx, experiment, method)
+    if not rankings:
+        of = f" of method {method}" if method else ""
+        raise BadInput(f"experiment {experiment!r} has no current ranking{of}: rank it first with "
+                       f"`knobs rank --experiment {experiment} --all-benchmarks`")
+    _write(heatmap(experiment, rankings, ranking_disagreements(rankings), method), out)
+
+
+@app.command("volatility")
+def volatility(
+    measurement: str = typer.Argument(..., help="A shift measurement id (`knobs shift list`)."),
+    map_: bool = typer.Option(False, "--map", help="Draw the shift map (each example's loss drop "
+                              "against its gradient norm) instead of the volatility histogram."),
+    out: Path = _OUT,
+) -> None:
+    """The distribution of per-example volatility of one measured data set (or its shift map)."""
+    from services.figures.shift import shift_map, volatility_histogram
+    from services.shift.figures import read_measurement
+
+    _check_out(out)
+    with Context() as ctx:
+        m = _known(lambda: read_measurement(ctx.store(), measurement))
+    _write(shift_map(m) if map_ else volatility_histogram(m), out)
+
+
+@app.command("cloud")
+def cloud(
+    distillation: str = typer.Argument(..., help="A distillation id."),
+    pair: str = typer.Option(..., "--pair", help="The pair whose cloud of distillates to draw."),
+    out: Path = _OUT,
+) -> None:
+    """One pair's distillates projected to 2D, coloured by lens, duplicates and rejections marked."""
+    from services.distillation.report import read_report
+    from services.figures.distillation import cloud_scatter, find_cloud, read_projection
+
+    _check_out(out)
+    with Context() as ctx:
+        report = _known(lambda: read_report(ctx.store(), distillation))
+        _known(lambda: find_cloud(report, pair))
+        projection = _known(lambda: read_projection(ctx.store(), ctx.home, distillation, pair))
+    _write(cloud_scatter(projection, [name.split("@")[0] for name in report.lenses]), out)
+
+
+@app.command("repetition")
+def repetition(
+    experiment: str = typer.Argument(..., help="A repetition experiment (`knobs repetition run`)."),
+    table: str = typer.Option(None, "--table", help="Which table, as PROTOCOL/BENCHMARK (default: the "
+                              "first)."),
+    out: Path = _OUT,
+) -> None:
+    """Score against K, verbatim repetition beside each lens, for one protocol and benchmark."""
+    from services.figures.repetition import k_curves
+    from services.repetition.report import read
+
+    _check_out(out)
+    with Context() as ctx:
+        report = _known(lambda: read(ctx.store(), experiment))
+    names = {f"{t.protocol}/{t.benchmark}": t for t in report.tables}
+    if not names:
+        raise BadInput(f"repetition experiment {experiment!r} has no finished runs to draw yet")
+    chosen = names.get(table) if table else report.tables[0]
+    if chosen is None:
+        raise BadInput(f"no table {table!r} in {experiment!r}; choose one of: {', '.join(names)}")
+    _write(k_curves(report, chosen), out)

@@ -93,6 +93,38 @@ def test_plot_knee_and_cost(knobs_env: dict[str, str], tmp_path: Path) -> None:
     assert cost.read_bytes()[:8] == PNG_MAGIC
     assert "per extra parameters" in done.stdout  # Table 3's only cost column, chosen for lack of flops
 
+    # the matrix: both benchmarks ranked, one row per parameter, one column per benchmark
+    with Context() as ctx:
+        rank(ctx, "vaswani2017", "ppl_dev")
+    matrix = tmp_path / "matrix.svg"
+    done = knobs(knobs_env, "plot", "matrix", "vaswani2017", "--out", str(matrix))
+    assert done.returncode == 0, done.stderr
+    texts = svg_texts(ET.parse(matrix).getroot())
+    assert {"bleu_dev", "ppl_dev", "d_model", "n_layer"} <= set(texts)
+    unknown = knobs(knobs_env, "plot", "matrix", "nobody", "--out", str(tmp_path / "m.png"))
+    assert unknown.returncode == 2 and "no current ranking" in unknown.stderr
+
+
+def test_plot_volatility_of_a_measurement(knobs_env: dict[str, str], tmp_path: Path) -> None:
+    from events.settings import EventsSettings
+    from events.store.factory import open_store
+    from tests.graph.test_shift_projection import shift_log
+
+    store = open_store(EventsSettings())
+    try:
+        shift_log(store)
+    finally:
+        store.close()
+    hist, shift_map = tmp_path / "vol.svg", tmp_path / "map.png"
+    done = knobs(knobs_env, "plot", "volatility", "m1", "--out", str(hist))
+    assert done.returncode == 0, done.stderr
+    assert ET.parse(hist).getroot().tag == f"{SVG}svg" and "m1" in done.stdout
+    done = knobs(knobs_env, "plot", "volatility", "m1", "--map", "--out", str(shift_map))
+    assert done.returncode == 0, done.stderr
+    assert shift_map.read_bytes()[:8] == PNG_MAGIC
+    unknown = knobs(knobs_env, "plot", "volatility", "no-such", "--out", str(tmp_path / "v.png"))
+    assert unknown.returncode == 2, unknown.stderr
+
 
 @pytest.mark.slow
 def test_plot_refuses_bad_input_with_exit_2_and_writes_nothing(knobs_env: dict[str, str],
