@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python -m bench.rank
 	$(BIN)/python -m bench.influence
 	$(BIN)/python -m bench.distill
+	$(BIN)/python -m bench.dashboard
 
 services-up: setup
 	$(BIN)/knobs services up

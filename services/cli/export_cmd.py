@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +14,9 @@ from services.cli.output import emit_json
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.export import MANIFEST
+
+if TYPE_CHECKING:
+    from events.models.rankings import RankingDerived
 
 app = typer.Typer(help="Export what the log knows: a Markdown vault for notes apps, or JSON for programs.",
                   no_args_is_help=True)
@@ -23,24 +27,35 @@ def notes(
     directory: Path = typer.Argument(..., help="The vault folder (created if missing)."),
     force: bool = typer.Option(False, "--force", help=f"Write into a non-empty folder that has no {MANIFEST} "
                                "from an earlier export (files knobs did not write are never removed)."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw each ranking's tornado chart "
+                                 "as Figures/ranking-<id>.svg and embed it in the ranking's note."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Write one note per experiment, benchmark, parameter, data set and latest ranking, plus index.md.
 
     Notes carry YAML front matter and [[wiki-links]]; Obsidian opens the folder as a vault.
+    Each ranking note embeds its tornado chart (an SVG drawn by matplotlib, as `knobs plot ranking`).
     Re-exporting rewrites the notes and removes those a previous export wrote that are gone.
     """
     from services.export.notes import export_notes  # not at `knobs --help` time
 
     with Context() as ctx:
-        outcome = export_notes(ctx, directory, force=force)
+        outcome = export_notes(ctx, directory, force=force, ranking_figure=tornado_svg if figures else None)
     if json_out:
         emit_json(outcome.public())
         return
     counts = ", ".join(f"{n} {kind}" for kind, n in outcome.notes.items())
     removed = f"; removed {len(outcome.removed)} stale" if outcome.removed else ""
-    typer.echo(f"{directory}: {counts} and index.md (log head {outcome.log_head}); "
+    drawn = f", {outcome.figures} figures" if outcome.figures else ""
+    typer.echo(f"{directory}: {counts}{drawn} and index.md (log head {outcome.log_head}); "
                f"{outcome.written} written, {outcome.unchanged} unchanged{removed}")
+
+
+def tornado_svg(ranking: RankingDerived) -> str:
+    from services.figures.mpl import svg_text  # matplotlib: only when a vault is drawn
+    from services.figures.ranking import tornado
+
+    return svg_text(tornado(ranking))
 
 
 @app.command("json")

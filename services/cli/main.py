@@ -22,6 +22,7 @@ from services.cli import (
     infra_cmd,
     judge_cmd,
     log_cmd,
+    plot_cmd,
     ranking_cmd,
     repetition_cmd,
     shift_cmd,
@@ -51,6 +52,7 @@ app.add_typer(experiments_cmd.app, name="experiment")
 app.add_typer(export_app, name="export")
 app.add_typer(shift_cmd.app, name="shift")
 app.add_typer(repetition_cmd.app, name="repetition")
+app.add_typer(plot_cmd.app, name="plot")
 log_cmd.register(app)
 distillation_cmd.register(app)
 judge_cmd.register(app)

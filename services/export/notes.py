@@ -3,7 +3,10 @@
 One note per experiment, benchmark, parameter, data set, latest ranking, shift measurement,
 verdict and distilled question-answer pair, plus index.md, each with YAML front matter (tags,
 created, updated, sources) and [[wiki-links]] that name a file's basename exactly, since
-Obsidian resolves links by basename. Basenames are made safe
+Obsidian resolves links by basename. Given a drawing function, each ranking's tornado chart is
+written as Figures/ranking-<id>.svg and embedded in its note (`![[ranking-<id>.svg]]`); the
+drawing is the caller's (the CLI passes matplotlib's, services/figures), since figures sit
+above this package. Basenames are made safe
 on every OS and unique (case-insensitively) across the whole vault. The export is sorted
 and dated from the log only, so the same log gives the same bytes; a manifest lists what
 it wrote, so a re-export removes its own stale notes and never touches anything else.
@@ -18,14 +21,22 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from events.models import CostEfficiency, JSONScalar, Knee, LeverageFlag, NoiseVerdict, ParameterRanking
+from events.models import (
+    CostEfficiency,
+    JSONScalar,
+    Knee,
+    LeverageFlag,
+    NoiseVerdict,
+    ParameterRanking,
+    RankingDerived,
+)
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.export import MANIFEST
@@ -55,6 +66,10 @@ FOLDERS: dict[str, str] = {
     "verdict": "Verdicts",
     "pair": "Pairs",
 }
+FIGURES = "Figures"
+"""Where the figures embedded in notes go (not notes: they are not counted as such)."""
+RankingFigure = Callable[[RankingDerived], str]
+"""Draws a ranking's figure as SVG text; the same ranking must give the same text."""
 MAX_RUN_ROWS = 200
 """Runs listed in an experiment note; the rest are counted (a 10k-run table helps no reader)."""
 
@@ -62,7 +77,7 @@ _UNSAFE = re.compile(r'[/\\:*?"<>|#^\[\]\x00-\x1f\x7f]')
 # / \ : * ? " < > | are refused by some OS; # ^ [ ] | break a wiki-link's target.
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{port}{i}" for port in ("COM", "LPT") for i in range(1, 10))}
 _MAX_BYTES = 120
-_OUR_PATH = re.compile(rf"^(?:index\.md|(?:{'|'.join(FOLDERS.values())})/[^/]+\.md)$")
+_OUR_PATH = re.compile(rf"^(?:index\.md|(?:{'|'.join(FOLDERS.values())})/[^/]+\.md|{FIGURES}/[^/]+\.svg)$")
 
 
 # ----------------------------------------------------------------------- names and links
@@ -142,6 +157,11 @@ class Names:
     def maybe(self, kind: str, key: str, *, table: bool = False) -> str:
         """A link when the note exists, else the name as text."""
         return self.link(kind, key, table=table) if self.has(kind, key) else esc(key)
+
+
+def figure_name(entry: RankingEntry) -> str:
+    """The basename of a ranking's tornado SVG: unique, since ranking ids are."""
+    return safe_name(f"ranking-{entry.ranking.ranking_id}") + ".svg"
 
 
 def ranking_title(entry: RankingEntry) -> str:
@@ -312,7 +332,8 @@ _KNOB_HEADERS = ["Rank", "Parameter", "Statistic", "Influence range", "Noise", "
                  "Flags"]
 
 
-def ranking_note(snap: Snapshot, names: Names, entry: RankingEntry) -> str:
+def ranking_note(snap: Snapshot, names: Names, entry: RankingEntry, *, figure: str | None = None) -> str:
+    """The ranking in full; `figure`, the basename of its tornado SVG in the vault, is embedded."""
     r = entry.ranking
     exp = next((e for e in snap.experiments if e.name == r.experiment), None)
     used_runs = set(r.baseline_runs) | {run for p in r.parameters for v in p.values for run in v.runs}
@@ -343,6 +364,11 @@ def ranking_note(snap: Snapshot, names: Names, entry: RankingEntry) -> str:
         f"- Recorded: log position {entry.event.position}, {entry.event.recorded_at}",
         f"- Baseline: mean {num(r.baseline_mean)} over runs {', '.join(r.baseline_runs) or '-'}",
     ]
+    if figure is not None:
+        lines += ["", f"![[{figure}]]", "",
+                  "Each bar spans the effects (score minus the baseline's mean) of one parameter's values; "
+                  "the grey band is the noise it was judged against. "
+                  f"`knobs plot ranking {r.ranking_id} --out FILE.png` draws it again."]
     if r.settings:
         lines += ["", "## Settings", ""]
         lines += [f"- {k}: `{json.dumps(v, sort_keys=True)}`" for k, v in sorted(r.settings.items())]
@@ -756,8 +782,9 @@ def index_note(snap: Snapshot, names: Names) -> str:
     return head + "\n" + "\n".join(lines) + "\n"
 
 
-def render_vault(snap: Snapshot) -> dict[str, str]:
-    """Every note by its path relative to the vault (POSIX separators), sorted."""
+def render_vault(snap: Snapshot, ranking_figure: RankingFigure | None = None) -> dict[str, str]:
+    """Every note (and, with `ranking_figure`, each ranking's tornado SVG) by its path relative to the
+    vault (POSIX separators), sorted."""
     names = Names(snap)
     files: dict[str, str] = {"index.md": index_note(snap, names)}
     for e in snap.experiments:
@@ -769,7 +796,11 @@ def render_vault(snap: Snapshot) -> dict[str, str]:
     for d in snap.datasets:
         files[names.path("dataset", d.name)] = dataset_note(snap, names, d)
     for r in snap.rankings:
-        files[names.path("ranking", r.ranking.ranking_id)] = ranking_note(snap, names, r)
+        figure = None
+        if ranking_figure is not None:
+            figure = figure_name(r)
+            files[f"{FIGURES}/{figure}"] = ranking_figure(r.ranking)
+        files[names.path("ranking", r.ranking.ranking_id)] = ranking_note(snap, names, r, figure=figure)
     for m in snap.measurements:
         files[names.path("measurement", m.measurement_id)] = measurement_note(snap, names, m)
     for v in snap.verdicts:
@@ -791,10 +822,13 @@ class NotesExported:
     written: int
     unchanged: int
     removed: list[str]
+    figures: int = 0
+    """Figures written beside the notes (Figures/*.svg)."""
 
     def public(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "log_head": self.log_head, "notes": self.notes,
-                "written": self.written, "unchanged": self.unchanged, "removed": self.removed}
+                "figures": self.figures, "written": self.written, "unchanged": self.unchanged,
+                "removed": self.removed}
 
 
 def _previous_files(directory: Path, force: bool) -> list[str]:
@@ -849,7 +883,7 @@ def write_vault(
             continue
         _atomic_write(path, data)
         written += 1
-    for folder in FOLDERS.values():
+    for folder in (*FOLDERS.values(), FIGURES):
         sub = directory / folder
         if sub.is_dir() and not any(sub.iterdir()):
             sub.rmdir()
@@ -858,7 +892,7 @@ def write_vault(
     _atomic_write(directory / MANIFEST, text.encode("utf-8"))
     counts = Counter(rel.split("/", 1)[0] for rel in files if "/" in rel)
     notes = {folder.lower(): counts.get(folder, 0) for folder in FOLDERS.values()}
-    return NotesExported(directory, log_head, notes, written, unchanged, removed)
+    return NotesExported(directory, log_head, notes, written, unchanged, removed, counts.get(FIGURES, 0))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -868,7 +902,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def export_notes(ctx: Context, directory: Path, *, force: bool = False) -> NotesExported:
-    """Gather the facts once, render every note, write them (see `write_vault`)."""
+def export_notes(ctx: Context, directory: Path, *, force: bool = False,
+                 ranking_figure: RankingFigure | None = None) -> NotesExported:
+    """Gather the facts once, render every note (and each ranking's figure, when given how to draw
+    it), write them (see `write_vault`)."""
     snap = build(ctx)
-    return write_vault(directory, render_vault(snap), snap.log_head, force=force)
+    return write_vault(directory, render_vault(snap, ranking_figure), snap.log_head, force=force)

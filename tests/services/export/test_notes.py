@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # [[target]], [[target|shown]] and, inside tables, [[target\|shown]]
 LINK = re.compile(r"\[\[([^\]|\\]+)(?:\\?\|[^\]]*)?\]\]")
 UNSAFE = set('/\\:*?"<>|#^[]')
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def knobs(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -64,6 +66,7 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
     summary = json.loads(out.stdout)
     assert summary["notes"] == {"experiments": 2, "benchmarks": 2, "parameters": 4, "datasets": 2,
                                 "rankings": 1, "measurements": 0, "verdicts": 0, "pairs": 0}
+    assert summary["figures"] == 1
 
     # Then every note is where Obsidian expects it, with a safe, vault-unique basename
     files = notes_of(vault)
@@ -77,7 +80,8 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
         "Datasets/wiki_en_v1.md", "Datasets/books.md",
         f"Rankings/{EXPERIMENT} - hellaswag_acc - ofat - {short}.md",
     }
-    assert set(files) - set(notes) == {MANIFEST}
+    figure = f"Figures/ranking-{ranking_id}.svg"
+    assert set(files) - set(notes) == {MANIFEST, figure}
     basenames = {Path(rel).stem for rel in notes}
     assert len({b.casefold() for b in basenames}) == len(notes)
     assert not any(set(b) & UNSAFE for b in basenames)
@@ -89,7 +93,7 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
         assert meta["created"] <= meta["updated"], rel  # type: ignore[operator]
         assert isinstance(meta["sources"], list) and meta["sources"], rel
         targets = LINK.findall(text)
-        missing = [t for t in targets if t not in basenames]
+        missing = [t for t in targets if t not in basenames and t != Path(figure).name]
         assert not missing, f"{rel} links to missing notes {missing}"
     assert all(LINK.findall(notes[rel]) for rel in notes), "every note links somewhere"
 
@@ -104,6 +108,12 @@ def test_vault_front_matter_parses_and_every_link_resolves(knobs_env: dict[str, 
     assert re.search(r"^\| 1 \| \[\[lr\]\] \| 0\.1 \|", ranking, re.MULTILINE), ranking
     assert f"knobs audit {ranking_id}" in ranking
     assert "Events used: 30" in ranking
+    # and embeds its tornado chart, an SVG in the vault with one bar per ranked parameter
+    assert f"![[ranking-{ranking_id}.svg]]" in ranking
+    root = ET.fromstring(files[figure])
+    assert [g.get("id") for g in root.iter(f"{SVG}g") if (g.get("id") or "").startswith("bar-")] == [
+        "bar-1", "bar-2"]
+    assert any(ranking_id in "".join(t.itertext()) for t in root.iter(f"{SVG}text"))
 
     # the parameter note lists its rank in the ranking, linked; explored values per experiment
     lr = notes["Parameters/lr.md"]
@@ -239,3 +249,48 @@ def test_every_distilled_pair_gets_a_note_with_its_lenses(knobs_env: dict[str, s
     for text in notes.values():
         for link in re.findall(r"\[\[([^\]|\\]+)", text):
             assert link in basenames, link
+
+
+@pytest.mark.slow
+def test_ranking_figures_reexport_identical_and_follow_the_current_ranking(
+    knobs_env: dict[str, str], tmp_path: Path
+) -> None:
+    from services.cli.export_cmd import tornado_svg
+    from services.ranking.rank import RankOptions, rank
+    from tests.services.export import BENCHMARK, EXPERIMENT
+
+    # Given a ranked log exported with figures
+    first_id = build_log(tmp_path)
+    vault = tmp_path / "vault"
+    with Context() as ctx:
+        first = export_notes(ctx, vault, ranking_figure=tornado_svg)
+    assert first.figures == 1 and first.written == 13
+    before = notes_of(vault)
+    assert f"Figures/ranking-{first_id}.svg" in before
+
+    # When the same log is exported again, in another process (the command a person runs)
+    out = json.loads(knobs(knobs_env, "export", "notes", str(vault), "--json").stdout)
+
+    # Then nothing is rewritten: the SVG is the same bytes from one process to the next
+    assert (out["written"], out["unchanged"], out["removed"], out["figures"]) == (0, 13, [], 1)
+    assert notes_of(vault) == before
+
+    # When the ranking is superseded (ranked again with another bootstrap seed) and re-exported
+    with Context() as ctx:
+        second_id = rank(ctx, EXPERIMENT, BENCHMARK, RankOptions(bootstrap_seed=1)).ranking.ranking_id
+        again = export_notes(ctx, vault, ranking_figure=tornado_svg)
+
+    # Then the old figure goes with its note, and the new note embeds the new figure
+    assert second_id != first_id
+    assert f"Figures/ranking-{first_id}.svg" in again.removed
+    after = notes_of(vault)
+    assert f"Figures/ranking-{first_id}.svg" not in after and f"Figures/ranking-{second_id}.svg" in after
+    note = next(text.decode() for rel, text in after.items() if rel.startswith("Rankings/"))
+    assert f"![[ranking-{second_id}.svg]]" in note and first_id not in note.split("## Provenance")[0]
+
+    # And without figures the figure, its folder and the embed are gone; nothing else of ours changed
+    with Context() as ctx:
+        plain = export_notes(ctx, vault)
+    assert plain.figures == 0 and plain.removed == [f"Figures/ranking-{second_id}.svg"]
+    assert not (vault / "Figures").exists()
+    assert not any(b"![[" + b"ranking-" in text for text in notes_of(vault).values())
