@@ -14,6 +14,12 @@ optional context and id) and named by their pair set's sha256; this module turns
   round(qa_fraction * n) pairs with the smallest keys are the QA group (fine-tuned on, or
   mixed in); the rest are held out and asked. Reordering the file or editing a pair's text
   moves no pair from one group to the other, and raising qa_fraction only adds pairs to it.
+- a **text source** (`pairs:cloze:PATH`: the cloze items of text or Markdown passages,
+  workers/data/cloze.py) differs in its statement only: a cloze item's statement is the
+  **passage** itself (the item's context, which ends with the answer in place), not
+  "context question answer" — the book is what is read, verbatim K times or rewritten K times;
+  its question is the blanked last sentence and its answer the blanked word. `generate(...,
+  text=True)` chooses `passage` as the statement.
 - its **question** is `"Q: {question}\\nA:"` and its answer the pair's, as the biographies ask.
   The held-out question is the one its statement contains, so extraction here means answering
   in the QA format what was only read as a statement: easier than the biographies' held-out
@@ -27,7 +33,7 @@ paraphrase, distractor, probe) need the biographies' people and are unavailable 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from events.models.distillation import QAPair as SourcePair
@@ -62,6 +68,14 @@ def statement(pair: SourcePair) -> str:
     return " ".join(part for part in (_one_line(pair.context), _one_line(pair.question), answer) if part)
 
 
+def passage(pair: SourcePair) -> str:
+    """A cloze item's fact as the text it came from: the passage (its context), verbatim."""
+    if not pair.context.strip():
+        raise ValueError(f"pair {pair.id!r}: a text source's pair carries its passage as context, and "
+                         "this one has none")
+    return pair.context.strip()
+
+
 def question(index: int, pair: SourcePair) -> QAPair:
     """The pair as the evaluator and the QA fine-tune ask it."""
     return QAPair(person=index, attribute=pair.id, prompt=f"Q: {_one_line(pair.question)}\nA:",
@@ -78,8 +92,10 @@ def qa_group(pairs: Sequence[SourcePair], qa_fraction: float) -> set[str]:
     return {p.id for p in sorted(pairs, key=lambda p: split_key(p.id))[:n_qa]}
 
 
-def renderings(pair: SourcePair, condition: str, copies: int, rewrites: Sequence[str]) -> list[str]:
-    """The K texts of one pair under a repetition condition (as biographies.person_renderings)."""
+def renderings(pair: SourcePair, condition: str, copies: int, rewrites: Sequence[str],
+               statement_of: Callable[[SourcePair], str] = statement) -> list[str]:
+    """The K texts of one pair under a repetition condition (as biographies.person_renderings);
+    `statement_of` is what verbatim repeats (`statement`, or `passage` for a text source)."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}: use one of {CONDITIONS}")
     if copies < 1:
@@ -90,7 +106,7 @@ def renderings(pair: SourcePair, condition: str, copies: int, rewrites: Sequence
             f"condition {condition} with K={copies} needs {n_rewrites} rewrites of pair {pair.id!r}, but "
             f"the cloud has {len(rewrites)} accepted; distil more samples per pair (distill.samples), "
             "add lenses, or lower K")
-    return [statement(pair)] * (copies - n_rewrites) + list(rewrites[:n_rewrites])
+    return [statement_of(pair)] * (copies - n_rewrites) + list(rewrites[:n_rewrites])
 
 
 def generate(
@@ -104,6 +120,7 @@ def generate(
     condition: str | None = None,
     copies: int | None = None,
     rewrites: Mapping[str, Sequence[str]] | None = None,
+    text: bool = False,
 ) -> Pairs:
     """The corpus of `pairs`: each pair's K texts, the QA group's questions where the format puts them.
 
@@ -112,7 +129,8 @@ def generate(
       own, one per copy of the pair (a rewrite is a whole text, so nothing is interleaved).
 
     Without `condition`, every pair is `verbatim` with `repetitions` copies. `rewrites` maps a
-    pair id to its rewrites, in the cloud's order. Pairs without a known answer are refused:
+    pair id to its rewrites, in the cloud's order. `text`: the pairs are a text source's cloze
+    items, whose statement is their passage. Pairs without a known answer are refused:
     extraction is scored against the answer.
     """
     if data_format not in DATA_FORMATS:
@@ -136,7 +154,8 @@ def generate(
         asked = question(index, pair)
         in_group = pair.id in group
         (seen if in_group else unseen).append(asked)
-        texts = renderings(pair, condition, copies or 0, (rewrites or {}).get(pair.id, ()))
+        texts = renderings(pair, condition, copies or 0, (rewrites or {}).get(pair.id, ()),
+                           passage if text else statement)
         train.extend(texts)
         if in_group and data_format != "plain":
             qa_train.append(asked)
@@ -147,7 +166,7 @@ def generate(
     if not unseen:
         unavailable["qa_exact_match"] = f"qa_fraction={qa_fraction} holds no pair out of the QA group"
     return Pairs(
-        name=f"pairs({name}, sha256={sha256[:12]}, qa_fraction={qa_fraction}, format={data_format}, "
+        name=f"{'cloze' if text else 'pairs'}({name}, sha256={sha256[:12]}, qa_fraction={qa_fraction}, format={data_format}, "
         f"condition={condition}, K={copies})",
         train=train, heldout=[], qa_train=qa_train, qa_eval_heldout=unseen, qa_eval_seen=seen,
         unavailable=unavailable, sha256=sha256,

@@ -1,4 +1,4 @@
-"""The question-answer pairs a distillation rewrites, from one of three kinds of source.
+"""The question-answer pairs a distillation rewrites, from one of four kinds of source.
 
 - `*.jsonl`: one pair a line, `{"question", "answer"}` and optionally `context`, `id` (default:
   the line number, `l0007`), `known_answer` (default true), `subject`, `attribute`, `facts`
@@ -8,6 +8,12 @@
 - `biographies[:people=N,seed=S]`: the generated people's facts (workers/data/biographies.py),
   one pair per (person, attribute), with known answers and the structure the template engine
   rewrites. (A directory that happens to be called `biographies` is `./biographies`.)
+- `cloze:PATH`, PATH a text source as above: each passage's cloze item (workers/data/cloze.py),
+  a pair with a known answer — the last content word of the passage, blanked in its last
+  sentence — and the passage as its context; the repetition experiment's text source. Passages
+  without a content word are left out and counted in the pair set's name; fewer than
+  cloze.MIN_ITEMS items is an error. The pair set's sha256 covers the rule (CLOZE_RULE), the
+  files' bytes and the items.
 
 What a passage becomes. A passage has no question of its own, and inventing one would put
 words in the book's mouth, so the question only locates it — "What does <file>, '<heading>',
@@ -21,6 +27,7 @@ is cut at sentence ends. A heading starts a new passage and names the passages u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -28,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from events.canonical import canonical_json
 from events.models.distillation import (
     DistillInputRejected,
     PairSet,
@@ -36,9 +44,11 @@ from events.models.distillation import (
     pair_set_sha256,
 )
 from workers.data.biographies import QUESTIONS, TRAIN_TEMPLATES, make_people, qa_pairs, render_biographies
+from workers.data.cloze import CLOZE_RULE, MIN_ITEMS, cloze_items
 
 TEXT_SUFFIXES = (".txt", ".md")
 BIOGRAPHIES = "biographies"
+CLOZE = "cloze:"
 BIOGRAPHY_OPTIONS = {"people": 10, "seed": 0}
 PASSAGE_CHARS = 800
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -57,6 +67,8 @@ def load_pairs(source: str, *, limit: int | None = None,
     if passage_chars < 100:
         raise DistillInputRejected(f"passage_chars must be at least 100, not {passage_chars}")
     kind: SourceKind
+    if source.startswith(CLOZE):
+        return cloze_pairs(Path(source.removeprefix(CLOZE)), limit=limit, passage_chars=passage_chars)
     if source == BIOGRAPHIES or source.startswith(BIOGRAPHIES + ":"):
         options = _biography_options(source)
         pairs = biography_pairs(options["people"], options["seed"])
@@ -133,13 +145,18 @@ def _jsonl_pair(path: Path, number: int, row: Any) -> QAPair:
 
 # --- text and Markdown -------------------------------------------------------------------------
 
-def text_pairs(target: Path, passage_chars: int = PASSAGE_CHARS) -> list[QAPair]:
+def text_files(target: Path) -> list[Path]:
+    """The files a text source reads: the file, or a directory's .txt/.md files in name order."""
     files = ([target] if target.is_file()
              else sorted(p for p in target.iterdir() if p.is_file() and p.suffix in TEXT_SUFFIXES))
     if not files:
         raise DistillInputRejected(f"{target}: no .txt or .md files here")
+    return files
+
+
+def text_pairs(target: Path, passage_chars: int = PASSAGE_CHARS) -> list[QAPair]:
     pairs = []
-    for path in files:
+    for path in text_files(target):
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -152,6 +169,37 @@ def text_pairs(target: Path, passage_chars: int = PASSAGE_CHARS) -> list[QAPair]
     if not pairs:
         raise DistillInputRejected(f"{target}: no text (only blank lines or headings)")
     return pairs
+
+
+def cloze_pairs(target: Path, *, limit: int | None = None,
+                passage_chars: int = PASSAGE_CHARS) -> tuple[PairSet, list[QAPair]]:
+    """A text source's cloze items (workers/data/cloze.py) as a pair set of known answers."""
+    if not target.exists() or not (target.is_dir() or target.suffix in TEXT_SUFFIXES):
+        raise DistillInputRejected(f"{CLOZE}{target}: a cloze source is a .txt/.md file or a directory "
+                                   "of them")
+    files = text_files(target)
+    passages = text_pairs(target, passage_chars)
+    pairs, left_out = cloze_items(passages)
+    if len(pairs) < MIN_ITEMS:
+        raise DistillInputRejected(
+            f"{target}: {len(pairs)} of {len(passages)} passages have a cloze item (a word of 4 or more "
+            f"letters, not a stopword, in the last sentence); at least {MIN_ITEMS} are needed: give "
+            "more text")
+    _check_unique(pairs, str(target))
+    if limit is not None:
+        pairs = pairs[:limit]
+    identity = canonical_json({
+        "rule": CLOZE_RULE, "passage_chars": passage_chars,
+        "files": [[path.name, hashlib.sha256(path.read_bytes()).hexdigest()] for path in files],
+        "pairs": pair_set_sha256(pairs)})
+    name = f"{target.name} ({CLOZE_RULE}: {len(passages) - len(left_out)} of {len(passages)} passages"
+    if left_out:  # never silently: the pair set's name says which, wherever it is shown
+        more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+        name += f"; left out, no content word at the end: {', '.join(left_out[:5])}{more}"
+    name += ")"
+    pair_set = PairSet(sha256=hashlib.sha256(identity.encode()).hexdigest(), name=name, kind="text",
+                       path=str(target.resolve()), pairs=len(pairs))
+    return pair_set, pairs
 
 
 def passages(text: str, passage_chars: int,

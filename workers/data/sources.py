@@ -1,5 +1,6 @@
 """Which corpus a `corpus` knob names: 'biographies' (generated, with known answers), 'pairs:PATH'
-(your question-answer pairs, workers/data/pairs.py) or 'file:PATH' (text without questions).
+(your question-answer pairs, workers/data/pairs.py), 'pairs:cloze:PATH' (the cloze items of text
+or Markdown passages, workers/data/cloze.py) or 'file:PATH' (text without questions).
 
 The generators depend on `workers.data.corpus` for the `Corpus` type; this module sits above
 them and is what the trainer calls.
@@ -15,7 +16,7 @@ from workers.data import pairs as pairs_corpus
 from workers.data.biographies import generate
 from workers.data.corpus import Corpus
 from workers.data.local import read_local_corpus
-from workers.data.qa_sources import load_pairs
+from workers.data.qa_sources import CLOZE, load_pairs
 
 
 def load_corpus(
@@ -56,13 +57,14 @@ def read_pairs(path: str, expected_sha256: str | None, **options: Any) -> pairs_
     """A 'pairs:PATH' corpus: the JSONL's pairs (as a distillation reads them), checked against the
     pair set the run was declared with, then rendered by workers/data/pairs.py."""
     pair_set, pairs = load_pairs(path)  # DistillInputRejected is a ValueError naming the line
-    if pair_set.kind != "jsonl":
-        raise ValueError(f"corpus 'pairs:{path}': a pairs corpus is a JSONL of question-answer pairs; "
-                         f"{path} is {pair_set.kind}, which has no known answers to test extraction against "
-                         "(turn it into question-answer pairs first, e.g. from the quizzes of `knobs distill "
-                         "--pairs PATH --lenses quiz` exported by `knobs export cloud`)")
+    text = path.startswith(CLOZE)
+    if pair_set.kind != "jsonl" and not text:
+        raise ValueError(f"corpus 'pairs:{path}': a pairs corpus is a JSONL of question-answer pairs, or "
+                         f"'pairs:{CLOZE}PATH', the cloze items of text; {path} is {pair_set.kind}, whose "
+                         "passages have no known answers to test extraction against (use "
+                         f"'pairs:{CLOZE}{path}')")
     if expected_sha256 is not None and pair_set.sha256 != expected_sha256:
         raise ValueError(f"corpus 'pairs:{path}': its pairs changed since the run was declared (pair set "
                          f"sha256 {pair_set.sha256[:12]}..., the run expects {expected_sha256[:12]}...); "
                          "restore the file or declare a new experiment")
-    return pairs_corpus.generate(pairs, sha256=pair_set.sha256, name=pair_set.name, **options)
+    return pairs_corpus.generate(pairs, sha256=pair_set.sha256, name=pair_set.name, text=text, **options)

@@ -49,10 +49,13 @@ def is_refusal(text: str) -> bool:
 
 
 def is_echo(text: str, pair: QAPair, prompt: str) -> bool:
-    """The model gave back what it was given: the question, the answer, both, or the prompt."""
+    """The model gave back what it was given: the question, the answer, both, the context (a text
+    source's passage: a copy of it is no rewrite) or the prompt."""
     said = normalise(text)
     given = {normalise(pair.question), normalise(pair.answer),
              normalise(f"{pair.question} {pair.answer}"), normalise(prompt)}
+    if pair.context.strip():
+        given.add(normalise(pair.context))
     return said in given
 
 

@@ -83,9 +83,51 @@ def test_a_pairs_file_becomes_a_corpus_named_by_its_pair_set(tmp_path: Path) -> 
         load_corpus(f"pairs:{path}", pairs_sha256="b" * 64, **common)  # type: ignore[arg-type]
     text = tmp_path / "book.md"
     text.write_text("# One\n\nA passage about things.\n")
-    with pytest.raises(ValueError, match=r"no known answers to test extraction against.*knobs distill"):
+    with pytest.raises(ValueError, match=r"no known answers to test extraction against \(use 'pairs:cloze:"):
         load_corpus(f"pairs:{text}", **common)  # type: ignore[arg-type]
     unknown = tmp_path / "unknown.jsonl"
     unknown.write_text(json.dumps({"question": "q?", "answer": "a", "known_answer": False}) + "\n")
     with pytest.raises(ValueError, match="has no known answer"):
         load_corpus(f"pairs:{unknown}", **common)  # type: ignore[arg-type]
+
+
+# --- a text source: the cloze items of passages (workers/data/cloze.py) ---------------------------
+
+BOOK = Path(__file__).resolve().parents[3] / "examples" / "specs" / "book"
+TEXT = dict(n_people=0, qa_fraction=0.5, repetitions=1, seed=0)
+
+
+def test_verbatim_on_text_repeats_each_passage_and_asks_the_held_out_cloze_items() -> None:
+    pair_set, items = load_pairs(f"cloze:{BOOK}")
+    data = load_corpus(f"pairs:cloze:{BOOK}", pairs_sha256=pair_set.sha256, data_format="plain",
+                       condition="verbatim", copies=3, **TEXT)  # type: ignore[arg-type]
+    assert isinstance(data, Pairs) and data.sha256 == pair_set.sha256
+    # the statement is the passage itself (ending with its answer), not "context question answer"
+    assert sorted(data.train) == sorted(item.context for item in items for _ in range(3))
+    assert data.train.count(items[0].context) == 3 and items[0].context.endswith(" lighthouse.")
+    assert not any("Complete the passage" in text for text in data.train)
+    # the held-out half is asked its cloze questions; the choices are the other passages' answers
+    assert len(data.qa_eval_heldout) == len(data.qa_eval_seen) == 6
+    asked = data.qa_eval_heldout[0]
+    assert asked.prompt.startswith("Q: Complete the passage from ") and asked.prompt.endswith('___."\nA:')
+    assert asked.answer in data.answers and len(data.answers) == 12
+
+
+def test_lenses_and_mix_on_text_read_the_passages_rewrites_and_the_mixed_format_adds_its_questions() -> None:
+    _, items = load_pairs(f"cloze:{BOOK}")
+    rewrites = {i.id: [f"Retold {k}: the {i.answer} again." for k in range(2)] for i in items}
+    lenses = load_corpus(f"pairs:cloze:{BOOK}", data_format="plain", condition="lenses", copies=2,
+                         rewrites=rewrites, **TEXT)  # type: ignore[arg-type]
+    assert sorted(lenses.train) == sorted(t for i in items for t in rewrites[i.id])
+    mix = load_corpus(f"pairs:cloze:{BOOK}", data_format="qa", condition="mix", copies=2, rewrites=rewrites,
+                      **TEXT)  # type: ignore[arg-type]
+    group = mix.qa_train
+    assert len(group) == 6 and all(mix.train.count(q.text) == 2 for q in group)
+    assert sorted(t for t in mix.train if t not in {q.text for q in group}) == sorted(
+        t for i in items for t in [i.context, rewrites[i.id][0]])
+
+
+def test_a_cloze_item_without_its_passage_is_refused() -> None:
+    bare = [p.model_copy(update={"context": ""}) for p in PAIRS]
+    with pytest.raises(ValueError, match="carries its passage as context"):
+        generate(bare, sha256="a" * 64, name="t", text=True)
