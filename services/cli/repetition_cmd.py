@@ -43,7 +43,11 @@ def run_cmd(
         prepared = prepare(ctx, spec, endpoint)
         if prepared.pair_set:
             ps = prepared.pair_set
-            typer.echo(f"source: {ps.pairs} pairs from {ps.path} (pair set {ps.sha256[:12]})")
+            if parsed.on_text:  # the name counts the passages and names those left out
+                typer.echo(f"source: {ps.pairs} cloze items from {ps.path}: {ps.name} (pair set "
+                           f"{ps.sha256[:12]})")
+            else:
+                typer.echo(f"source: {ps.pairs} pairs from {ps.path} (pair set {ps.sha256[:12]})")
         if prepared.distillation:
             typer.echo(f"rewrites: distillation {prepared.distillation} ({prepared.distillates} distillates, "
                        f"{parsed.distill.engine} engine, lenses {', '.join(parsed.distill.lenses)})")

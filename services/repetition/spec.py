@@ -1,9 +1,9 @@
 """The repetition experiment's spec (`kind: repetition`): does rewriting beat repeating?
 
-A repetition spec names the knowledge (a biographies world of N people, or your own
-question-answer pairs, a JSONL), the conditions (`verbatim`: the same text K times; `lenses`: K
-different rewrites; `mix`: half and half), the K values,
-the protocols (Physics of LM 3.1's `pretrain_finetune`, and `mixed` training), the token
+A repetition spec names the knowledge (a biographies world of N people, your own
+question-answer pairs, a JSONL, or your text: the cloze items of its passages), the conditions
+(`verbatim`: the same text K times; `lenses`: K different rewrites; `mix`: half and half), the K
+values, the protocols (Physics of LM 3.1's `pretrain_finetune`, and `mixed` training), the token
 budget rule, the lenses and their engine, the student, the seeds and the benchmarks. It
 compiles into an ordinary `train` experiment (a grid over condition x K x protocol), so every
 student is a run whose parameters include `condition` and `K`, and ranking, the matrix, knees,
@@ -48,16 +48,13 @@ WHOLE_BIOGRAPHY_LENSES = ("template-bio",)
 
 DEFAULT_PEOPLE = 40
 # The battery's questions that need the biographies' people (names, attributes, other people's
-# biographies); a pairs source has none of that, so they are refused for it.
+# biographies); a pairs or text source has none of that, so they are refused for it.
 PEOPLE_BENCHMARKS = ("qa_paraphrase_exact_match", "qa_paraphrase_choice_accuracy", "reversal_choice_accuracy",
                      "two_hop_choice_accuracy", "distractor_exact_match", "probe_accuracy")
 PAIRS_BENCHMARKS = ("qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy", "qa_exact_match_seen")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-TEXT_REFUSED = ("has no known answers to test extraction against (a passage's 'answer' is the passage "
-                "itself); turn it into question-answer pairs first: write them, or distil quizzes "
-                "(`knobs distill --pairs BOOK --lenses quiz`, `knobs export cloud --out quiz.jsonl`) and "
-                "keep the questions and answers you trust, as a JSONL of {\"question\", \"answer\"} "
-                "lines, and give that as source.pairs")
+# The workers' pair source (`qa_pairs` executor, workers/data/qa_sources.py) of a text's cloze items.
+CLOZE = "cloze:"
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("verbatim", "lenses")
 DEFAULT_PROTOCOLS: tuple[Protocol, ...] = ("pretrain_finetune",)
@@ -68,15 +65,19 @@ class _Frozen(BaseModel):
 
 
 class SourceSpec(_Frozen):
-    """The knowledge: a biographies world (N people, six facts each), or your question-answer pairs
-    (a JSONL, each pair one unit of knowledge: workers/data/pairs.py). Exactly one; neither is the
-    biographies world of DEFAULT_PEOPLE."""
+    """The knowledge: a biographies world (N people, six facts each), your question-answer pairs
+    (a JSONL, each pair one unit of knowledge: workers/data/pairs.py), or your text (a .txt/.md
+    file or a directory of them, each passage one unit, tested by its cloze item:
+    workers/data/cloze.py). At most one; none is the biographies world of DEFAULT_PEOPLE."""
 
     people: int | None = Field(default=None, ge=4, le=100_000,
                                description=f"the biographies world's size (default {DEFAULT_PEOPLE})")
     pairs: str | None = Field(default=None, min_length=1,
                               description="a JSONL of question-answer pairs (question, answer, optional "
                               "context and id); a relative path is read from the spec's directory")
+    text: str | None = Field(default=None, min_length=1,
+                             description="a .txt/.md file or a directory of them (a book in files); each "
+                             "passage is tested by its cloze item; relative: from the spec's directory")
     qa_fraction: float = Field(default=0.5, gt=0.0, lt=1.0,
                                description="the QA group (fine-tuned on); the rest is held out")
 
@@ -125,7 +126,19 @@ class RepetitionSpec(_Frozen):
 
     @property
     def on_pairs(self) -> bool:
-        return self.source.pairs is not None
+        """Your own pairs: a JSONL's, or the cloze items of your text (they train and score alike)."""
+        return self.source.pairs is not None or self.source.text is not None
+
+    @property
+    def on_text(self) -> bool:
+        return self.source.text is not None
+
+    @property
+    def own_source(self) -> str | None:
+        """The pair source the workers read (the JSONL, or `cloze:` and the text), else None."""
+        if self.source.text is not None:
+            return CLOZE + self.source.text
+        return self.source.pairs
 
     def needed_samples(self) -> int:
         """Samples per (pair, lens) so every unit has the rewrites the largest K needs."""
@@ -143,9 +156,8 @@ def is_repetition(raw: Any) -> bool:
 
 def parse(raw: Any, source: str, base_dir: Path | None = None) -> RepetitionSpec:
     """Validate a parsed `kind: repetition` document; BadInput lists every problem. A relative
-    `source.pairs` is resolved against `base_dir` (the spec's directory; default: as given)."""
-    if isinstance(raw, dict) and isinstance(raw.get("source"), dict) and "text" in raw["source"]:
-        raise BadInput(f"{source}: source.text: a text source {TEXT_REFUSED}")
+    `source.pairs` or `source.text` is resolved against `base_dir` (the spec's directory; default:
+    as given)."""
     try:
         spec = RepetitionSpec.model_validate(raw)
     except ValidationError as exc:
@@ -200,40 +212,50 @@ def parse(raw: Any, source: str, base_dir: Path | None = None) -> RepetitionSpec
     if problems:
         raise BadInput(f"{source}: {len(problems)} problem(s) in the repetition spec:\n  "
                        + "\n  ".join(problems))
-    if spec.source.pairs is not None and base_dir is not None:
-        resolved = str((base_dir / spec.source.pairs).resolve())
-        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"pairs": resolved})})
+    for field in ("pairs", "text"):
+        given = getattr(spec.source, field)
+        if given is not None and base_dir is not None:
+            resolved = str((base_dir / given).resolve())
+            spec = spec.model_copy(update={"source": spec.source.model_copy(update={field: resolved})})
     return spec
 
 
 def _source_problems(spec: RepetitionSpec) -> list[str]:
-    """What a pairs source cannot do: people, text, the template engine, the people's questions."""
+    """What a pairs or text source cannot do: people, another source, the template engine, the
+    people's questions."""
     src = spec.source
-    if src.pairs is None:
+    if not spec.on_pairs:
         return []
     problems = []
-    if src.people is not None:
-        problems.append("source: people (a biographies world) and pairs (your JSONL) are two sources; "
-                        "give one")
-    path = Path(src.pairs)
-    if path.suffix.lower() in TEXT_SUFFIXES:
-        problems.append(f"source.pairs: {src.pairs} is text: a text source {TEXT_REFUSED}")
-    elif path.suffix.lower() != ".jsonl":
-        problems.append(f"source.pairs: {src.pairs} is not a .jsonl file; a pairs source is a JSONL of "
-                        "question-answer pairs (a directory or other file of text " + TEXT_REFUSED + ")")
+    given = [name for name in ("people", "pairs", "text") if getattr(src, name) is not None]
+    if len(given) > 1:
+        kinds = {"people": "a biographies world", "pairs": "your JSONL", "text": "your text files"}
+        problems.append(f"source: {' and '.join(f'{n} ({kinds[n]})' for n in given)} are "
+                        f"{'two' if len(given) == 2 else 'three'} sources; give one")
+    if src.pairs is not None:
+        path = Path(src.pairs)
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            problems.append(f"source.pairs: {src.pairs} is text; a text source is source.text "
+                            f"(`source: {{text: {src.pairs}}}`: each passage tested by its cloze item)")
+        elif path.suffix.lower() != ".jsonl":
+            problems.append(f"source.pairs: {src.pairs} is not a .jsonl file; a pairs source is a JSONL of "
+                            "question-answer pairs (text files, or a directory of them, are source.text)")
+    if src.text is not None and Path(src.text).suffix.lower() == ".jsonl":
+        problems.append(f"source.text: {src.text} is a JSONL; question-answer pairs are source.pairs "
+                        f"(`source: {{pairs: {src.text}}}`)")
     if spec.needs_cloud and spec.distill.engine == "template":
         problems.append("distill.engine: the template engine rewrites the biographies' structured facts "
                         "(subject, attribute, all the person's facts) and cannot rewrite plain "
-                        "question-answer pairs; use engine: llm with fact lenses (restate, child, expert, "
-                        "...), or only the verbatim condition")
+                        "question-answer pairs or passages; use engine: llm with lenses (restate, child, "
+                        "... for pairs; retell, elaborate, ... for text), or only the verbatim condition")
     people_only = [b for b in spec.benchmarks or [] if b in PEOPLE_BENCHMARKS]
     if people_only:
         problems.append(f"benchmarks: {', '.join(people_only)} ask about the biographies' people (names, "
-                        "attributes, other people's biographies); a pairs source has none: use "
+                        "attributes, other people's biographies); a pairs or text source has none: use "
                         f"{', '.join(PAIRS_BENCHMARKS)}")
     if "heldout_loss" in (spec.benchmarks or []):
-        problems.append("benchmarks: heldout_loss needs held-out documents; a pairs source trains on every "
-                        "pair's statement (qa_answer_loss is its held-out loss)")
+        problems.append("benchmarks: heldout_loss needs held-out documents; a pairs or text source trains on "
+                        "every unit's statement (qa_answer_loss is its held-out loss)")
     return problems
 
 
@@ -253,13 +275,14 @@ def benchmarks_of(spec: RepetitionSpec) -> list[str]:
 def experiment_spec(spec: RepetitionSpec, cloud: str | None, source: str,
                     pairs_sha256: str | None = None) -> ExperimentSpec:
     """The `train` experiment this spec is: a grid over the factors with more than one value. A pairs
-    source needs its pair set's sha256, which every run carries (the data's identity)."""
+    source needs its pair set's sha256, which every run carries (the data's identity); a text
+    source is the corpus `pairs:cloze:PATH`, its cloze items."""
     base: dict[str, Any] = {**spec.student, "qa_fraction": spec.source.qa_fraction}
-    if spec.source.pairs is not None:
+    if spec.own_source is not None:
         if pairs_sha256 is None:
-            raise BadInput(f"{source}: source.pairs {spec.source.pairs}: its pair set's sha256 is needed "
+            raise BadInput(f"{source}: source {spec.own_source}: its pair set's sha256 is needed "
                            "(read the pairs first)")
-        base.update(corpus=f"pairs:{spec.source.pairs}", pairs_sha256=pairs_sha256)
+        base.update(corpus=f"pairs:{spec.own_source}", pairs_sha256=pairs_sha256)
     else:
         base["n_people"] = spec.source.n_people
     if cloud:

@@ -11,7 +11,7 @@ run id that reads it):
 - the **question** is `Complete the passage from <place>: "<last sentence, that word as ___>"`,
   on one line, where <place> is the passage's location (its file and heading path, the `context`
   the passage pair carries);
-- the **context** is the passage itself, which ends with the answer in place: what `verbatim×K`
+- the **context** is the passage itself, which ends with the answer in place: what `verbatim x K`
   repeats (workers/data/pairs.py) and what a lens sees as `{context}`;
 - the id is the passage's id; a passage without such a word has no item and is left out (the
   source counts and names those).
@@ -32,17 +32,21 @@ MIN_ITEMS = 4  # a QA group and a held-out half, each with something to choose a
 BLANK = "___"
 # Words of four or more letters that carry no content of their own (closed-class words and the
 # commonest fillers). Fixed: editing it is a new CLOZE_RULE.
-STOPWORDS = frozenset("""
-about above across after again against almost along also although always among another anything
-around away back because been before behind being below beside between beyond both could does doing
-down during each either else enough even ever every from further have having here herself himself
-however indeed into itself just less like many more most much must myself near neither never
-nothing once only onto other others ours ourselves over perhaps quite rather really same shall
-should since some something soon still such than that their theirs them themselves then there
-therefore these they thing things this those though through thus till toward towards under unless
-until upon very well were what whatever when whenever where whether which while whom whose will
-with within without would your yours yourself yourselves
-""".split())
+STOPWORDS = frozenset((
+    "about", "above", "across", "after", "again", "against", "almost", "along", "also", "although",
+    "always", "among", "another", "anything", "around", "away", "back", "because", "been", "before",
+    "behind", "being", "below", "beside", "between", "beyond", "both", "could", "does", "doing", "down",
+    "during", "each", "either", "else", "enough", "even", "ever", "every", "from", "further", "have",
+    "having", "here", "herself", "himself", "however", "indeed", "into", "itself", "just", "less", "like",
+    "many", "more", "most", "much", "must", "myself", "near", "neither", "never", "nothing", "once",
+    "only", "onto", "other", "others", "ours", "ourselves", "over", "perhaps", "quite", "rather", "really",
+    "same", "shall", "should", "since", "some", "something", "soon", "still", "such", "than", "that",
+    "their", "theirs", "them", "themselves", "then", "there", "therefore", "these", "they", "thing",
+    "things", "this", "those", "though", "through", "thus", "till", "toward", "towards", "under", "unless",
+    "until", "upon", "very", "well", "were", "what", "whatever", "when", "whenever", "where", "whether",
+    "which", "while", "whom", "whose", "will", "with", "within", "without", "would", "your", "yours",
+    "yourself", "yourselves",
+))
 # A sentence ends at . ! or ?, possibly followed by a closing quote or bracket, then whitespace.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"'\u201d\u2019)\]])\s+")
 EDGE_PUNCTUATION = string.punctuation + "\u201c\u201d\u2018\u2019\u2014\u2013\u2026\u00ab\u00bb"

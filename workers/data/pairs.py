@@ -166,8 +166,8 @@ def generate(
     if not unseen:
         unavailable["qa_exact_match"] = f"qa_fraction={qa_fraction} holds no pair out of the QA group"
     return Pairs(
-        name=f"{'cloze' if text else 'pairs'}({name}, sha256={sha256[:12]}, qa_fraction={qa_fraction}, format={data_format}, "
-        f"condition={condition}, K={copies})",
+        name=f"{'cloze' if text else 'pairs'}({name}, sha256={sha256[:12]}, qa_fraction={qa_fraction}, "
+        f"format={data_format}, condition={condition}, K={copies})",
         train=train, heldout=[], qa_train=qa_train, qa_eval_heldout=unseen, qa_eval_seen=seen,
         unavailable=unavailable, sha256=sha256,
         answers=tuple(dict.fromkeys(_one_line(p.answer) for p in pairs)),

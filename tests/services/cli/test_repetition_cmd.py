@@ -148,5 +148,49 @@ def test_pairs_that_cannot_be_tested_are_refused_before_anything_is_logged(
     text = QA_SPEC.format(pairs="book.md")
     spec.write_text(text)
     bad = knobs(knobs_env, "repetition", "run", str(spec), check=False)
-    assert bad.returncode == 2 and "no known answers to test extraction against" in bad.stderr
+    assert bad.returncode == 2 and "book.md is text; a text source is source.text" in bad.stderr
     assert event_count(knobs_env) == 0
+
+
+# --- your text as the source: each passage tested by its cloze item --------------------------------
+
+EXAMPLE_BOOK = EXAMPLE_PAIRS.parent / "book"
+TEXT_SPEC = """\
+kind: repetition
+name: cli-rep-text
+source: {{text: {book}, qa_fraction: 0.5}}
+conditions: [verbatim]
+K: [1, 2]
+protocols: [pretrain_finetune]
+budget: {{rule: tokens, train_tokens: 5120, finetune_tokens: 1024}}
+student: {{n_layer: 1, n_head: 2, d_model: 32, context_length: 64, batch_size: 8, vocab_size: 300}}
+seeds: [0]
+"""
+
+
+@pytest.mark.slow
+def test_run_on_your_text_trains_on_its_passages_and_scores_the_held_out_cloze_items(
+    knobs_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given the example book (three Markdown files, 13 passages) named by a verbatim-only spec
+    spec = tmp_path / "rep-text.yaml"
+    spec.write_text(TEXT_SPEC.format(book=EXAMPLE_BOOK))
+
+    # When it runs: no distillation, a verbatim x1 and a verbatim x2 student
+    out = knobs(knobs_env, "repetition", "run", str(spec)).stdout
+    # Then the source says how many passages have a cloze item, and which one is left out
+    assert (f"source: 12 cloze items from {EXAMPLE_BOOK}: book (cloze-v1: 12 of 13 passages; left out, no "
+            "content word at the end: 01-the-harbour.md-p005)") in out
+    assert "rewrites:" not in out and "experiment cli-rep-text: 2 runs" in out
+
+    # And both students are scored on the 6 held-out cloze items by what applies to pairs
+    tables = set(re.findall(r"^-- pretrain_finetune / (\w+) ", out, re.M))
+    assert tables == {"qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy",
+                      "qa_exact_match_seen"}
+    with open_store(EventsSettings(sqlite_path=Path(knobs_env["KNOBS_HOME"]) / "events.sqlite3")) as store:
+        scored = [e.data for e in store.read_all(types=["BenchmarkScored"])]
+        params = [e.data["params"] for e in store.read_all(types=["RunRequested"])]
+    assert len(scored) == 2 * 5 and {s["n"] for s in scored if s["benchmark"] != "qa_exact_match_seen"} == {6}
+    # And every run reads the cloze items of the book, named by the pair set
+    assert {p["corpus"] for p in params} == {f"pairs:cloze:{EXAMPLE_BOOK}"}
+    assert len({p["pairs_sha256"] for p in params}) == 1 and {p["K"] for p in params} == {1, 2}

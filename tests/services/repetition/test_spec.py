@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from services.core.context import Context
 from services.core.errors import BadInput
+from services.distillation.lenses import load_lenses
 from services.experiments.spec import validate_spec
+from services.repetition.service import distil, passage_blind, read_pairs
 from services.repetition.spec import DEMO_SPEC, experiment_spec, load, parse
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,13 +118,14 @@ def test_more_samples_leave_room_for_rejected_rewrites() -> None:
     ("change", "message"),
     [
         ({"source": {"pairs": "f.jsonl", "people": 40}}, "two sources; give one"),
-        ({"source": {"pairs": "book.md"}}, r"book.md is text.*no known answers to test extraction against.*"
-                                           r"knobs distill --pairs BOOK --lenses quiz.*knobs export cloud"),
-        ({"source": {"pairs": "notes.txt"}}, "no known answers"),
-        ({"source": {"pairs": "chapters/"}}, "not a .jsonl file.*no known answers"),
-        ({"source": {"text": "book.md"}}, "source.text: a text source has no known answers"),
+        ({"source": {"pairs": "book.md"}}, r"book.md is text; a text source is source.text "
+                                           r"\(`source: \{text: book.md\}`"),
+        ({"source": {"pairs": "notes.txt"}}, "a text source is source.text"),
+        ({"source": {"pairs": "chapters/"}}, r"not a .jsonl file.*a directory of them, are source.text"),
+        ({"source": {"text": "facts.jsonl"}}, r"source.text: facts.jsonl is a JSONL; .* are source.pairs"),
+        ({"source": {"text": "book", "pairs": "f.jsonl"}}, "pairs .your JSONL. and text .* are two sources"),
         ({"distill": {"engine": "template", "lenses": ["template-fact"]}},
-         "template engine .* cannot rewrite plain question-answer pairs; use engine: llm"),
+         "template engine .* cannot rewrite plain question-answer pairs or passages; use engine: llm"),
         ({"distill": {}}, "template engine"),
         ({"benchmarks": ["qa_f1", "reversal_choice_accuracy", "probe_accuracy"]},
          "reversal_choice_accuracy, probe_accuracy ask about the biographies' people"),
@@ -148,10 +152,70 @@ def test_one_k_with_two_conditions_compiles_both_as_factors() -> None:
     assert "K" not in compiled.base and "condition" not in compiled.base
 
 
-@pytest.mark.parametrize("name", ["repetition.yaml", "repetition-lora.yaml"])
+@pytest.mark.parametrize("name", ["repetition.yaml", "repetition-lora.yaml", "repetition-text.yaml"])
 def test_the_example_specs_compile_into_train_grids(name: str) -> None:
     spec = load(ROOT / "examples" / "specs" / name)
-    compiled = experiment_spec(spec, "cloud-id", name)
+    compiled = experiment_spec(spec, "cloud-id", name, pairs_sha256="c" * 64 if spec.on_pairs else None)
     assert set(compiled.factors) == {"condition", "K"} | ({"protocol"} if len(spec.protocols) > 1 else set())
     if name == "repetition-lora.yaml":  # the LoRA student on the real SmolLM2-135M
         assert compiled.base["base_model"] == "smollm2-135m" and compiled.base["lora_rank"] == 8
+
+
+# --- your text as the source: each passage tested by its cloze item -------------------------------
+
+TEXT: dict[str, Any] = {**PAIRS, "source": {"text": "book"},
+                        "distill": {"engine": "llm", "lenses": ["retell"]}}
+BOOK = ROOT / "examples" / "specs" / "book"
+
+
+def test_a_text_source_resolves_next_to_the_spec_and_compiles_to_its_cloze_items(tmp_path: Path) -> None:
+    spec = parse(TEXT, "t", base_dir=tmp_path)
+    assert spec.on_text and spec.on_pairs and spec.source.text == str(tmp_path / "book")
+    compiled = experiment_spec(spec, "cloud-id", "t", pairs_sha256="c" * 64)
+    assert compiled.base["corpus"] == f"pairs:cloze:{tmp_path / 'book'}"
+    assert compiled.base["pairs_sha256"] == "c" * 64 and "n_people" not in compiled.base
+    assert compiled.benchmarks == ["qa_exact_match", "qa_answer_loss", "qa_f1", "qa_choice_accuracy",
+                                   "qa_exact_match_seen"]
+    # verbatim alone needs no engine at all
+    assert not parse({**TEXT, "conditions": ["verbatim"], "distill": {"engine": "template"}}, "t").needs_cloud
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"distill": {"engine": "template", "lenses": ["template-fact"]}},
+         "template engine .* cannot rewrite plain question-answer pairs or passages; use engine: llm"),
+        ({"benchmarks": ["probe_accuracy"]}, "a pairs or text source has none"),
+        ({"benchmarks": ["heldout_loss"]}, "heldout_loss needs held-out documents"),
+        ({"source": {"text": "book", "people": 8}}, "are two sources; give one"),
+    ],
+)
+def test_bad_text_specs_say_why(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        parse({**TEXT, **change}, "t")
+
+
+def test_a_text_source_is_read_as_cloze_items_and_too_few_usable_passages_is_refused(tmp_path: Path) -> None:
+    spec = parse(TEXT, "t", base_dir=BOOK.parent)
+    pair_set, pairs = read_pairs(spec)
+    assert len(pairs) == 12 and all(p.known_answer for p in pairs) and "12 of 13 passages" in pair_set.name
+    few = tmp_path / "few"
+    few.mkdir()
+    (few / "a.md").write_text("# A\n\nThe fog came in.\n\n# B\n\nAnd so it was.\n\n# C\n\nThe bell rang.\n")
+    with pytest.raises(BadInput, match=r"2 of 3 passages have a cloze item.*at least 4"):
+        read_pairs(parse({**TEXT, "source": {"text": "few"}}, "t", base_dir=tmp_path))
+
+
+def test_a_text_sources_lenses_must_show_the_passage() -> None:
+    lenses = load_lenses()
+    assert passage_blind([lenses["retell"], lenses["elaborate"]]) == []
+    assert passage_blind([lenses["restate"], lenses["retell"], lenses["child"]]) == ["restate", "child"]
+
+
+def test_lenses_blind_to_the_passage_are_refused_before_anything_is_logged(tmp_path: Path) -> None:
+    spec = parse({**TEXT, "distill": {"engine": "llm", "lenses": ["retell", "restate"]}}, "t",
+                 base_dir=BOOK.parent)
+    with Context(tmp_path) as ctx:
+        with pytest.raises(BadInput, match=r"restate never see the passage.*lenses that show it: .*retell"):
+            distil(ctx, spec, None)
+        assert not ctx.store().read_all()

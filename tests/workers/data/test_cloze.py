@@ -1,4 +1,5 @@
-"""A text source's known answers: each passage's cloze item, the passages left out, the pair set's identity."""
+"""A text source's known answers: each passage's cloze item, the passages left out, the pair set's
+identity."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def passage(pid: str, text: str, place: str = "book.md, 'Ch 1'") -> SourcePair:
 
 
 def test_the_answer_is_the_last_content_word_of_the_last_sentence_and_the_question_blanks_it() -> None:
-    item = cloze_item(passage("p1", 'The ship left at dawn.\n\nShe sailed past the old "lighthouse", and on.'))
+    text = 'The ship left at dawn.\n\nShe sailed past the old "lighthouse", and on.'
+    item = cloze_item(passage("p1", text))
     assert item is not None
     # "on" and "and" are short: the last word of 4+ letters that is no stopword is "lighthouse",
     # its quotes and comma stripped; the question keeps them and is one line
@@ -30,7 +32,7 @@ def test_the_answer_is_the_last_content_word_of_the_last_sentence_and_the_questi
     assert item.question == ('Complete the passage from book.md, \'Ch 1\': '
                              '"She sailed past the old "___", and on."')
     # its context is the passage itself, which ends with the answer in place (what verbatim repeats)
-    assert item.context == 'The ship left at dawn.\n\nShe sailed past the old "lighthouse", and on.'
+    assert item.context == text
 
 
 @pytest.mark.parametrize(
@@ -69,10 +71,11 @@ def test_the_example_book_is_twelve_items_of_thirteen_passages_the_one_left_out_
 
 
 def test_fewer_than_four_items_is_an_error_saying_how_many_were_usable(tmp_path: Path) -> None:
-    (tmp_path / "a.md").write_text("# A\n\nThe lamp was lit.\n\n# B\n\nAnd so it was.\n\n# C\n\nThe fog came in.\n")
-    with pytest.raises(DistillInputRejected, match="2 of 3 passages have a cloze item.*at least 4"):
+    (tmp_path / "a.md").write_text("# A\n\nThe lamp was lit.\n\n# B\n\nAnd so it was.\n\n"
+                                   "# C\n\nThe fog came in.\n")
+    with pytest.raises(DistillInputRejected, match=r"2 of 3 passages have a cloze item.*at least 4"):
         load_pairs(f"cloze:{tmp_path}")
-    with pytest.raises(DistillInputRejected, match="a cloze source is a .txt/.md file or a directory"):
+    with pytest.raises(DistillInputRejected, match=r"a cloze source is a \.txt/\.md file or a directory"):
         load_pairs(f"cloze:{tmp_path / 'missing.md'}")
 
 
