@@ -21,6 +21,10 @@ from services.infra import runtime
 
 def events_settings(home: Path) -> EventsSettings:
     settings = EventsSettings()
+    if settings.backend == "sqlite" and settings.sqlite_path is None:
+        # The log of the Context's own home, not of $KNOBS_HOME: `Context(other_home)` must not
+        # read or append to the log the environment points at.
+        settings = settings.model_copy(update={"sqlite_path": home / "events.sqlite3"})
     if settings.backend == "postgres" and not settings.postgres_url:
         state = runtime.read_state(home, "postgres")
         if state is None:
