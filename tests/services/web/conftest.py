@@ -61,7 +61,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A Neo4j of the dashboard's own: other tests empty the session's graph before each test,
     and the server's pages must keep their data for the whole session."""
@@ -71,7 +71,7 @@ def dashboard_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     stop_neo4j(home)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard(dashboard_neo4j: dict[str, Any],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     neo4j_state = dashboard_neo4j
@@ -126,9 +126,11 @@ def dashboard(dashboard_neo4j: dict[str, Any],
             server.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # A missing browser fails the tests (it is installed by `make setup`), it never skips them.
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, and a later test's asyncio.run() would fail if it outlived this module.
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package"
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
