@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.access.tokens import Scope, scope_of
+from services.access.tokens import Scope
 from services.core.context import Context
 from services.core.errors import Forbidden, Unauthorized
 from services.core.settings import ApiSettings
-from services.web.auth import COOKIE
+from services.web.auth import presented, token_scope
 
 
 def get_context(request: Request) -> Context:
@@ -24,17 +24,12 @@ def get_settings(request: Request) -> ApiSettings:
 
 
 def _scope(request: Request) -> Scope:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    from_cookie = False
-    if scheme.lower() != "bearer" or not token.strip():
-        # The dashboard's login cookie lets a browser follow a figure's JSON link. It grants
-        # reading only: a write through a cookie is what a cross-site request would forge.
-        token, from_cookie = request.cookies.get(COOKIE, ""), True
-        if not token.strip():
-            raise Unauthorized("send `Authorization: Bearer <token>`; create one with `knobs token create`")
-    settings = get_settings(request)
-    scope = scope_of(get_context(request).home, token.strip(), settings.token, settings.read_token)
+    # The dashboard's login cookie lets a browser follow a figure's JSON link. It grants reading
+    # only: a write through a cookie is what a cross-site request would forge.
+    token, from_cookie = presented(request)
+    if not token:
+        raise Unauthorized("send `Authorization: Bearer <token>`; create one with `knobs token create`")
+    scope = token_scope(request, token)
     if scope is None:
         raise Unauthorized("unknown token; create one with `knobs token create`")
     return "read" if from_cookie else scope

@@ -41,8 +41,12 @@ def tornado(ranking: RankingDerived) -> Tornado:
                    bars=bars)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def numeric(p: ParameterRanking) -> bool:
-    return sum(isinstance(v.value, int | float) and not isinstance(v.value, bool) for v in p.values) >= 2
+    return sum(_is_number(v.value) for v in p.values) >= 2
 
 
 def knee_curve(ranking: RankingDerived, p: ParameterRanking) -> Curves:
@@ -50,7 +54,7 @@ def knee_curve(ranking: RankingDerived, p: ParameterRanking) -> Curves:
     points = [Point(x=float(v.value), y=v.mean, low=v.ci[0] if v.ci else None,
                     high=v.ci[1] if v.ci else None, label=_label(v.value),
                     note=f"n={v.n}" + (" (baseline)" if v.is_baseline else ""))
-              for v in p.values if isinstance(v.value, int | float) and not isinstance(v.value, bool)]
+              for v in p.values if _is_number(v.value)]
     points.sort(key=lambda q: q.x)
     markers = []
     note = ""

@@ -33,8 +33,7 @@ def ranking_public(ctx: Context, ranking_id: str) -> dict[str, Any]:
 
 def latest_rankings(ctx: Context, experiment: str | None = None) -> list[dict[str, Any]]:
     """The current ranking of each (experiment, benchmark, method), newest first."""
-    rows = run_named(ctx, "rankings", experiment=experiment, benchmark=None, method=None)
-    return [row for row in rows if row["latest"]]
+    return [row for row in all_rankings(ctx, experiment) if row["latest"]]
 
 
 def all_rankings(ctx: Context, experiment: str | None = None) -> list[dict[str, Any]]:

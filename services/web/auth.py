@@ -30,12 +30,17 @@ def token_scope(request: Request, token: str) -> Scope | None:
     return scope_of(ctx.home, token, settings.token, settings.read_token) if token else None
 
 
-def presented_token(request: Request) -> str:
-    """The bearer header's token, else the login cookie's."""
+def presented(request: Request) -> tuple[str, bool]:
+    """The bearer header's token, else the login cookie's; and whether it came from the cookie.
+    One reading for the pages and for `/v1` (services/api/deps.py), which lets a cookie only read."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.cookies.get(COOKIE, "").strip()
+        return token.strip(), False
+    return request.cookies.get(COOKIE, "").strip(), True
+
+
+def presented_token(request: Request) -> str:
+    return presented(request)[0]
 
 
 def safe_next(target: str | None) -> str:
