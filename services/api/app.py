@@ -3,6 +3,8 @@ function and return *Public schemas; status codes come from one exception handle
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,11 +22,28 @@ from services.api import (
 from services.api.errors import install_handlers
 from services.core.context import Context
 from services.core.settings import ApiSettings
+from services.ranking import readmodel
 from services.web import distillation_routes as web_distillation_routes
 from services.web import evidence_routes
 from services.web import repetition_routes as web_repetition_routes
 from services.web import routes as web_routes
 from services.web import shift_routes as web_shift_routes
+
+log = logging.getLogger("knobs.api")
+
+
+def warm_up(ctx: Context) -> None:
+    """Read the log into the ranking's read model in the background, so that the first ranking
+    after a start does not pay for it (a second at 10k runs, ten at 100k). A request that comes
+    sooner waits for the same read under the model's lock; a log that cannot be read now is
+    read by the first request instead."""
+    def read() -> None:
+        try:
+            readmodel.for_context(ctx).version("", "")
+        except Exception as exc:  # a warm-up never takes the server down
+            log.warning("could not read the log ahead of the first ranking: %s", exc)
+
+    threading.Thread(target=read, name="knobs-warm-up", daemon=True).start()
 
 
 def create_app(context: Context | None = None, settings: ApiSettings | None = None) -> FastAPI:
@@ -32,6 +51,7 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.context = context or Context()
         app.state.settings = settings or ApiSettings()
+        warm_up(app.state.context)
         yield
         app.state.context.close()
 

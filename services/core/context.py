@@ -5,9 +5,10 @@ Opened lazily, so `knobs events` works without Neo4j and `knobs query` without t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from events.errors import StoreUnavailable
 from events.settings import EventsSettings, knobs_home
@@ -17,6 +18,8 @@ from graph.projector import Projector
 from graph.settings import Neo4jSettings, driver_from
 from services.core.errors import Unavailable
 from services.infra import runtime
+
+T = TypeVar("T")
 
 
 def events_settings(home: Path) -> EventsSettings:
@@ -56,6 +59,8 @@ class Context:
     home: Path = field(default_factory=knobs_home)
     _store: EventStore | None = None
     _driver: Any = None
+    _attachments: dict[str, Any] = field(default_factory=dict)
+    """Things kept for as long as the connections (a read model of the log): see `attachment`."""
 
     def store(self) -> EventStore:
         if self._store is None:
@@ -77,7 +82,16 @@ class Context:
         """Project every event not yet in the graph; returns how many were projected."""
         return self.projector().run_once()
 
+    def attachment(self, name: str, make: Callable[[], T]) -> T:
+        """The object kept under `name`, made by `make()` on first use; dropped by `close()`, since
+        what it holds was read through the connections being closed."""
+        if name not in self._attachments:
+            self._attachments[name] = make()
+        found: T = self._attachments[name]
+        return found
+
     def close(self) -> None:
+        self._attachments.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -1,7 +1,10 @@
 """The observations a ranking is computed from: each run's parameters, costs and score.
 
-Two readers give the same answer for the same log prefix:
-- `from_graph` asks Neo4j (the projector caught up first): the normal, fast path;
+Three readers give the same answer for the same log prefix:
+- `current` asks the ranking's read model (services.ranking.readmodel), which follows the
+  log: the normal path, in memory after the first call of a process;
+- `from_graph` asks Neo4j (the projector caught up first): what the graph holds, kept as
+  the reference the read model is tested against;
 - `from_log` replays the RunRecorded and BenchmarkScored events up to a log position,
   so `knobs rank --as-of POSITION` sees exactly what a ranking computed then saw, however
   many runs were added or corrected since.
@@ -21,6 +24,7 @@ from services.core.context import Context
 from services.core.errors import BadInput, NotFound
 from services.queries.named import run_named
 from services.ranking.analysis.ofat import Observation
+from services.ranking.readmodel import Cited, Evidence, for_context
 
 _PAGE = 5000
 
@@ -33,6 +37,10 @@ def experiment_benchmarks(ctx: Context, experiment: str) -> list[str]:
         known = ", ".join(sorted(experiments)) or "none yet (import some with `knobs import results`)"
         raise NotFound(f"no experiment named {experiment!r}; experiments: {known}")
     return sorted(experiments[experiment].get("benchmarks") or [])
+
+
+def current(ctx: Context, experiment: str, benchmark: str) -> Evidence:
+    return for_context(ctx).evidence(experiment, benchmark)
 
 
 def from_graph(ctx: Context, experiment: str, benchmark: str) -> list[Observation]:
@@ -53,14 +61,14 @@ def _from_row(row: dict[str, Any]) -> Observation:
     )
 
 
-def from_log(ctx: Context, experiment: str, benchmark: str, as_of: int) -> list[Observation]:
+def from_log(ctx: Context, experiment: str, benchmark: str, as_of: int) -> Evidence:
     """The observations the graph held when the log ended at `as_of`."""
     head = ctx.store().head()
     if as_of < 1 or as_of > head:
         raise BadInput(f"--as-of {as_of} is outside the log (positions 1..{head}); "
                        "use a ranking's as_of from `knobs audit RANKING` or `knobs rankings`")
-    runs: dict[str, tuple[int, RunRecorded]] = {}
-    scores: dict[str, tuple[int, BenchmarkScored]] = {}
+    runs: dict[str, tuple[int, RunRecorded, str]] = {}
+    scores: dict[str, tuple[int, BenchmarkScored, str]] = {}
     positions: dict[str, set[int]] = defaultdict(set)
     after = 0
     while after < as_of:
@@ -75,20 +83,22 @@ def from_log(ctx: Context, experiment: str, benchmark: str, as_of: int) -> list[
                 continue
             event = stored.decode()
             if isinstance(event, RunRecorded):
-                runs[event.run_id] = (stored.position, event)
+                runs[event.run_id] = (stored.position, event, stored.event_id)
                 positions[event.run_id].add(stored.position)
             elif isinstance(event, BenchmarkScored) and event.benchmark == benchmark:
-                scores[event.run_id] = (stored.position, event)
+                scores[event.run_id] = (stored.position, event, stored.event_id)
                 positions[event.run_id].add(stored.position)
         else:
             after = page[-1].position
     observations = []
+    cited: dict[str, Cited] = {}
     for run_id in sorted(scores):
         if run_id not in runs:
             continue  # a score whose run was not yet recorded: the graph has a bare run, no params
-        run, score = runs[run_id][1], scores[run_id][1]
+        (run_at, run, run_event), (score_at, score, score_event) = runs[run_id], scores[run_id]
         observations.append(Observation(
             run_id=run_id, params=dict(run.params), score=score.value, seed=run.seed,
             positions=tuple(sorted(positions[run_id])), costs=dict(run.costs), stderr=score.stderr,
         ))
-    return observations
+        cited[run_id] = Cited((run_at, run_event), (score_at, score_event))
+    return Evidence(observations, cited, version=as_of)

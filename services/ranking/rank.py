@@ -1,8 +1,10 @@
 """Rank the knobs of an experiment on a benchmark, and record the ranking as an event.
 
 Reads top-down:
-1. gather the observations (from the graph, or from the log as it stood at `--as-of`),
-   leaving out any runs named with `--without`;
+0. if this very question was answered in this process and none of its evidence has moved
+   since (services.ranking.readmodel), the answer is the ranking already recorded;
+1. gather the observations (from the read model of the log, or from the log as it stood at
+   `--as-of`), leaving out any runs named with `--without`;
 2. analyse them by the method the experiment's design calls for (one-at-a-time, Morris,
    Sobol) or the one asked for;
 3. judge each parameter: noise verdict, knees, effect per cost, leverage flags;
@@ -13,16 +15,17 @@ Reads top-down:
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from events.canonical import canonical_json
 from events.models import Direction, ExperimentDeclared, ParameterRanking, RankingDerived, UsedEvent
-from events.store import NewEvent, StoredEvent
+from events.store import NewEvent
 from services.core.context import Context
 from services.core.errors import BadInput, NotFound
 from services.core.version import code_version
@@ -31,7 +34,8 @@ from services.ranking import evidence
 from services.ranking.analysis import gsa, noise
 from services.ranking.analysis.assess import Candidate, assess
 from services.ranking.analysis.direction import direction_for
-from services.ranking.analysis.ofat import Observation, ParameterResult, analyse, mean_and_ci
+from services.ranking.analysis.ofat import Observation, ParameterResult, analyse, mean_and_ci, value_key
+from services.ranking.readmodel import Evidence, for_context
 
 RANKING_NAMESPACE = uuid.UUID("0b9a4f0e-2f51-4f7d-8d0a-5d1e7f3c9a20")
 Method = Literal["ofat", "morris", "sobol"]
@@ -98,7 +102,13 @@ def rank(ctx: Context, experiment: str, benchmark: str,
     if opts.method is not None and opts.method not in METHODS:
         raise BadInput(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
 
-    seen, observations = _observations(ctx, experiment, benchmark, opts)
+    question: Hashable = (experiment, benchmark, canonical_json(dataclasses.asdict(opts)), code_version())
+    if opts.as_of is None:
+        answered = for_context(ctx).recall((question, for_context(ctx).version(experiment, benchmark)))
+        if isinstance(answered, RankingOutcome):
+            return dataclasses.replace(answered, duplicate=True)
+
+    found, observations = _observations(ctx, experiment, benchmark, opts)
     declared = _declaration(ctx, experiment, opts.as_of)
     method = _method(opts.method, declared, experiment)
     direction = direction_for(benchmark, opts.direction)
@@ -110,19 +120,23 @@ def rank(ctx: Context, experiment: str, benchmark: str,
         analysis = _gsa(method, declared, observations, opts)
     parameters = assess(analysis.candidates, observations, direction=direction,
                         seed=opts.bootstrap_seed, knee_fraction=opts.knee_fraction)
-    return _record(ctx, experiment, benchmark, opts, analysis, direction, seen, parameters)
+    outcome = _record(ctx, experiment, benchmark, opts, analysis, direction, found, parameters)
+    if opts.as_of is None:
+        for_context(ctx).remember((question, found.version), outcome)
+    return outcome
 
 
 # ------------------------------------------------------------------------ evidence
 
 
 def _observations(ctx: Context, experiment: str, benchmark: str,
-                  opts: RankOptions) -> tuple[list[Observation], list[Observation]]:
+                  opts: RankOptions) -> tuple[Evidence, list[Observation]]:
     """Everything seen (which fixes `as_of`), and what is left after `--without`."""
     if opts.as_of is None:
-        observations = evidence.from_graph(ctx, experiment, benchmark)
+        found = evidence.current(ctx, experiment, benchmark)
     else:
-        observations = evidence.from_log(ctx, experiment, benchmark, opts.as_of)
+        found = evidence.from_log(ctx, experiment, benchmark, opts.as_of)
+    observations = found.observations
     if not observations:
         _explain_empty(ctx, experiment, benchmark, opts.as_of)
     known = {o.run_id for o in observations}
@@ -134,7 +148,7 @@ def _observations(ctx: Context, experiment: str, benchmark: str,
     kept = [o for o in observations if o.run_id not in left_out]
     if not kept:
         raise BadInput("--without leaves no runs to rank")
-    return observations, kept
+    return found, kept
 
 
 def _declaration(ctx: Context, experiment: str, as_of: int | None) -> ExperimentDeclared | None:
@@ -190,9 +204,9 @@ def _ofat(observations: Sequence[Observation], opts: RankOptions,
 
 def _replicate_groups(observations: Sequence[Observation]) -> list[list[float]]:
     """Scores of runs with identical parameters (seeds apart): the seed-to-seed spread."""
-    groups: dict[str, list[float]] = defaultdict(list)
+    groups: dict[tuple[Hashable, ...], list[float]] = defaultdict(list)
     for o in observations:
-        groups[canonical_json(o.params)].append(o.score)
+        groups[tuple(sorted((name, value_key(v)) for name, v in o.params.items()))].append(o.score)
     return list(groups.values())
 
 
@@ -232,13 +246,13 @@ def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Ob
 
 
 def _record(ctx: Context, experiment: str, benchmark: str, opts: RankOptions, analysis: Analysis,
-            direction: Direction, observations: Sequence[Observation],
+            direction: Direction, found: Evidence,
             parameters: list[ParameterRanking]) -> RankingOutcome:
     # The newest event among everything the analysis looked at (used or left out): a
     # function of the evidence, not of when it ran, so re-ranking the same evidence yields
     # the identical fact, and events appended since (rankings, other experiments) don't matter.
-    as_of = max(p for o in observations for p in o.positions)
-    used = _used_events(ctx, observations, set(analysis.used_runs), benchmark)
+    as_of = max(p for o in found.observations for p in o.positions)
+    used = _used_events(found, analysis.used_runs)
     settings: dict[str, Any] = {
         "baseline_run": opts.baseline_run,
         "ci_level": opts.ci_level,
@@ -271,32 +285,14 @@ def _record(ctx: Context, experiment: str, benchmark: str, opts: RankOptions, an
                           analysis.not_varied_alone, analysis.notes)
 
 
-def _used_events(
-    ctx: Context, observations: Sequence[Observation], used_runs: set[str], benchmark: str
-) -> list[UsedEvent]:
+def _used_events(found: Evidence, used_runs: Sequence[str]) -> list[UsedEvent]:
     """The RunRecorded and BenchmarkScored events that set the values the analysis used.
 
     When a run or score was recorded more than once (a corrected import), the latest event
     is the one whose value the graph holds, so it is the one listed.
     """
-    positions = sorted({p for o in observations if o.run_id in used_runs for p in o.positions})
-    latest: dict[tuple[str, str], StoredEvent] = {}
-    for stored in ctx.store().read_positions(positions):
-        run_id = stored.data.get("run_id")
-        if run_id not in used_runs:
-            continue
-        if stored.event_type == "RunRecorded":
-            latest[("run", run_id)] = stored
-        elif stored.event_type == "BenchmarkScored" and stored.data.get("benchmark") == benchmark:
-            latest[("score", run_id)] = stored
-    missing = [r for r in used_runs if ("run", r) not in latest or ("score", r) not in latest]
-    if missing:
-        raise BadInput(
-            f"the graph and the log disagree about runs {sorted(missing)[:5]}: "
-            "rebuild the graph with `knobs graph rebuild`"
-        )
-    return [UsedEvent(position=s.position, event_id=s.event_id)
-            for s in sorted(latest.values(), key=lambda s: s.position)]
+    cited = [event for run in used_runs for event in (found.cited[run].run, found.cited[run].score)]
+    return [UsedEvent(position=position, event_id=event_id) for position, event_id in sorted(cited)]
 
 
 def _explain_empty(ctx: Context, experiment: str, benchmark: str, as_of: int | None) -> None:

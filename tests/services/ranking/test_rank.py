@@ -61,9 +61,10 @@ def test_as_of_reproduces_a_ranking_exactly_after_more_runs_arrive(ctx: Context,
     assert again.duplicate and again.position == first.position
     assert again.ranking == first.ranking
 
-    # the log and the graph give the same observations for the same prefix
-    assert evidence.from_log(ctx, EXPERIMENT, "loss", ctx.store().head()) == \
-        evidence.from_graph(ctx, EXPERIMENT, "loss")
+    # the log, the read model and the graph give the same observations for the same prefix
+    replayed = evidence.from_log(ctx, EXPERIMENT, "loss", ctx.store().head())
+    assert replayed.observations == evidence.from_graph(ctx, EXPERIMENT, "loss")
+    assert replayed.observations == evidence.current(ctx, EXPERIMENT, "loss").observations
     with pytest.raises(BadInput, match="outside the log"):
         rank(ctx, EXPERIMENT, "loss", options=RankOptions(as_of=10**9))
     ctx.close()
