@@ -49,6 +49,16 @@ def from_graph(ctx: Context, experiment: str, benchmark: str) -> list[Observatio
     return [_from_row(row) for row in rows]
 
 
+def cited_in_graph(ctx: Context, experiment: str,
+                   benchmark: str) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
+    """Per run, the newest RunRecorded and score event the graph holds: what a ranking cites.
+    (For checking the read model against the graph; a ranking takes them from `Evidence.cited`.)"""
+    ctx.catch_up()
+    rows = run_named(ctx, "runs_for_benchmark", experiment=experiment, benchmark=benchmark)
+    return {row["run_id"]: ((row["run_positions"][-1], row["run_event_ids"][-1]),
+                            (row["score_positions"][-1], row["score_event_ids"][-1])) for row in rows}
+
+
 def _from_row(row: dict[str, Any]) -> Observation:
     return Observation(
         run_id=row["run_id"],

@@ -17,7 +17,6 @@ from events.models import BenchmarkScored, RunRecorded
 from events.store import NewEvent
 from services.core.context import Context
 from services.importing.results import import_results
-from services.queries.named import run_named
 from services.ranking import evidence
 from services.ranking import rank as rank_module
 from services.ranking.rank import RankOptions, rank
@@ -42,13 +41,6 @@ def _corrections(ctx: Context) -> None:
     ])
 
 
-def _graph_cited(ctx: Context, benchmark: str) -> dict[str, tuple[tuple[int, str], tuple[int, str]]]:
-    """Per run, the newest RunRecorded and score event the graph holds (what a ranking cites)."""
-    rows = run_named(ctx, "runs_for_benchmark", experiment=EXPERIMENT, benchmark=benchmark)
-    return {row["run_id"]: ((row["run_positions"][-1], row["run_event_ids"][-1]),
-                            (row["score_positions"][-1], row["score_event_ids"][-1])) for row in rows}
-
-
 def test_the_read_model_sees_what_the_graph_holds_and_cites_the_same_events(ctx: Context) -> None:
     for_context(ctx).evidence(EXPERIMENT, "loss")  # read before the corrections: they arrive incrementally
     _corrections(ctx)
@@ -57,7 +49,8 @@ def test_the_read_model_sees_what_the_graph_holds_and_cites_the_same_events(ctx:
         assert found.observations == evidence.from_graph(ctx, EXPERIMENT, benchmark)
         replayed = evidence.from_log(ctx, EXPERIMENT, benchmark, ctx.store().head())
         assert found.observations == replayed.observations and found.cited == replayed.cited
-        assert {run: (c.run, c.score) for run, c in found.cited.items()} == _graph_cited(ctx, benchmark)
+        in_graph = evidence.cited_in_graph(ctx, EXPERIMENT, benchmark)
+        assert {run: (c.run, c.score) for run, c in found.cited.items()} == in_graph
     now = evidence.current(ctx, EXPERIMENT, "loss").observations
     corrected = next(o for o in now if o.params["lr"] == 0.5)
     assert corrected.score == 9.0 and corrected.costs == {"flops": 1.0} and len(corrected.positions) == 4
