@@ -122,7 +122,7 @@ def rank(ctx: Context, experiment: str, benchmark: str,
                         seed=opts.bootstrap_seed, knee_fraction=opts.knee_fraction)
     outcome = _record(ctx, experiment, benchmark, opts, analysis, direction, found, parameters)
     if opts.as_of is None:
-        for_context(ctx).remember((question, found.version), outcome)
+        for_context(ctx).remember((question, found.version), outcome, len(outcome.ranking.used_events))
     return outcome
 
 

@@ -32,8 +32,9 @@ from services.core.context import Context
 from services.ranking.analysis.ofat import Observation
 
 _PAGE = 20_000
-_REMEMBERED = 256
-"""Rankings remembered for repeats (each holds its event; 10k runs ≈ 2 MB)."""
+_REMEMBERED_WEIGHT = 400_000
+"""How much the remembered rankings may hold, in cited events (~150 bytes each in memory): twenty
+rankings of 10k runs, two of 100k. The least recently asked goes first."""
 
 _TYPES = (RunRecorded.event_type, BenchmarkScored.event_type, ExperimentDeclared.event_type)
 _CURRENT_VERSION = {t: m.schema_version for t, m in
@@ -91,7 +92,8 @@ class ScoreTable:
         self._runs: dict[str, dict[str, _Run]] = {}
         self._scores: dict[tuple[str, str], dict[str, _Score]] = {}
         self._changed: dict[tuple[str, str | None], int] = {}
-        self._remembered: OrderedDict[Hashable, Any] = OrderedDict()
+        self._remembered: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._remembered_weight = 0
 
     # ----------------------------------------------------------------- reading
 
@@ -129,16 +131,20 @@ class ScoreTable:
     def recall(self, key: Hashable) -> Any:
         with self._lock:
             found = self._remembered.get(key)
-            if found is not None:
-                self._remembered.move_to_end(key)
-            return found
-
-    def remember(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._remembered[key] = value
+            if found is None:
+                return None
             self._remembered.move_to_end(key)
-            while len(self._remembered) > _REMEMBERED:
-                self._remembered.popitem(last=False)
+            return found[0]
+
+    def remember(self, key: Hashable, value: Any, weight: int) -> None:
+        """Keep `value` for `recall(key)`; `weight` is what it holds, in cited events."""
+        with self._lock:
+            if key in self._remembered:
+                self._remembered_weight -= self._remembered.pop(key)[1]
+            self._remembered[key] = (value, weight)
+            self._remembered_weight += weight
+            while self._remembered_weight > _REMEMBERED_WEIGHT and len(self._remembered) > 1:
+                self._remembered_weight -= self._remembered.popitem(last=False)[1][1]
 
     # ----------------------------------------------------------------- feeding
 

@@ -112,3 +112,16 @@ def test_a_replaced_log_is_read_again_from_the_start(knobs_env: dict[str, str], 
     with Context(home=first_home) as replaced:
         table._store = replaced.store()
         assert {o.run_id[:6] for o in table.evidence(EXPERIMENT, "loss").observations} == {"second"}
+
+
+def test_remembered_rankings_are_bounded_by_the_events_they_hold(tmp_path: Path) -> None:
+    from events.store.sqlite import SQLiteEventStore
+
+    table = ScoreTable(SQLiteEventStore(tmp_path / "events.sqlite3"))
+    table.remember("a", "ranking a", 200_000)
+    table.remember("b", "ranking b", 200_000)
+    assert table.recall("a") == "ranking a"  # asked again: now the most recent
+    table.remember("c", "ranking c", 200_000)
+    assert table.recall("b") is None and table.recall("a") == "ranking a" and table.recall("c") == "ranking c"
+    table.remember("huge", "ranking of a million runs", 2_000_000)  # kept alone rather than not at all
+    assert table.recall("huge") and table.recall("a") is None and table.recall("c") is None
