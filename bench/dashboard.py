@@ -323,9 +323,9 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
         pages = {"experiment": (f"/ui/experiments/{EXPERIMENT}", "#runs tbody tr"),
                  "ranking": (f"/ui/rankings/{ranking_id}", "svg.tornado g.bar")}
         print("knobs serve + Chromium ...", flush=True)
-        with api_server(home, workdir) as (url, token, serve_s):
-            info["serve_startup_s"] = serve_s
-            timings, errors, version = browse(url, token, pages, args.loads, args.chromium)
+        with api_server(home, workdir) as served:
+            info["serve_startup_s"] = served.startup_s
+            timings, errors, version = browse(served.url, served.token, pages, args.loads, args.chromium)
         info["chromium"] = version
         print("figures: pandas + matplotlib, knobs plot in process ...", flush=True)
         figures = bench_figures(df, workload, ctx, ranking_id, args.figure_repeats, workdir)

@@ -388,9 +388,17 @@ def bench_in_process(ctx: Any, benchmark: str, repeats: int, reference: dict[str
                   computes="the API's work without HTTP", note=seen.note(repeats), detail=asdict(seen))
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    token: str
+    startup_s: float
+    pid: int
+
+
 @contextlib.contextmanager
-def api_server(home: Path, workdir: Path) -> Iterator[tuple[str, str, float]]:
-    """`knobs serve` in a subprocess with a write token of its home; yields (url, token, start-up s)."""
+def api_server(home: Path, workdir: Path) -> Iterator[Served]:
+    """`knobs serve` in a subprocess with a write token of its home, until the block ends."""
     import httpx
 
     from services.access.tokens import create_token
@@ -414,7 +422,7 @@ def api_server(home: Path, workdir: Path) -> Iterator[tuple[str, str, float]]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"knobs serve did not answer within 120 s; see {workdir / 'serve.log'}")
             time.sleep(0.2)
-        yield url, token, time.perf_counter() - start
+        yield Served(url, token, time.perf_counter() - start, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -681,10 +689,10 @@ def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
         print("knobs: importing the CSV (services.importing.results.import_results) ...", flush=True)
         info["knobs_store"] = import_and_project(ctx, csv_path)
         print("knobs API ...", flush=True)
-        with api_server(home, workdir) as (url, token, serve_s):
-            info["serve_startup_s"] = serve_s
-            timings["api_cold"], timings["api"] = bench_api(url, token, benchmark, args.api_repeats,
-                                                            args.api_colds)
+        with api_server(home, workdir) as served:
+            info["serve_startup_s"] = served.startup_s
+            timings["api_cold"], timings["api"] = bench_api(served.url, served.token, benchmark,
+                                                            args.api_repeats, args.api_colds)
         info["read_model_equals_graph"] = read_model_check(ctx, benchmark)
         first = timings["api"].detail.pop("first")
         orders["knobs"] = [p["name"] for p in first["parameters"]]
