@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import uuid
-from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,7 +33,14 @@ from services.ranking import evidence
 from services.ranking.analysis import gsa, noise
 from services.ranking.analysis.assess import Candidate, assess
 from services.ranking.analysis.direction import direction_for
-from services.ranking.analysis.ofat import Observation, ParameterResult, analyse, mean_and_ci, value_key
+from services.ranking.analysis.ofat import (
+    Observation,
+    ParameterResult,
+    analyse,
+    encode,
+    mean_and_ci,
+    replicate_groups,
+)
 from services.ranking.readmodel import Evidence, for_context
 
 RANKING_NAMESPACE = uuid.UUID("0b9a4f0e-2f51-4f7d-8d0a-5d1e7f3c9a20")
@@ -187,8 +193,9 @@ def _ofat(observations: Sequence[Observation], opts: RankOptions,
             raise NotFound(f"run {opts.baseline_run!r} has no {benchmark!r} score in experiment "
                            f"{experiment!r}; runs with one: {known}")
         baseline = dict(match[0].params)
-    result = analyse(observations, baseline)
-    seed_noise = noise.pooled_seed_noise(_replicate_groups(observations))
+    coded = encode(observations)
+    result = analyse(observations, baseline, coded)
+    seed_noise = noise.pooled_seed_noise(replicate_groups(observations, coded))
     stderr = {o.run_id: o.stderr for o in observations if o.stderr is not None}
     candidates = [
         Candidate(result=p, statistic=p.width, noise=verdict, noise_half_width=verdict.noise)
@@ -200,14 +207,6 @@ def _ofat(observations: Sequence[Observation], opts: RankOptions,
         baseline_mean=result.baseline_mean, candidates=candidates, used_runs=result.used_runs,
         excluded_runs=result.excluded_runs, not_varied_alone=result.not_varied_alone,
     )
-
-
-def _replicate_groups(observations: Sequence[Observation]) -> list[list[float]]:
-    """Scores of runs with identical parameters (seeds apart): the seed-to-seed spread."""
-    groups: dict[tuple[Hashable, ...], list[float]] = defaultdict(list)
-    for o in observations:
-        groups[tuple(sorted((name, value_key(v)) for name, v in o.params.items()))].append(o.score)
-    return list(groups.values())
 
 
 def _gsa(method: Method, declared: ExperimentDeclared, observations: Sequence[Observation],

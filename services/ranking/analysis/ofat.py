@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from events.canonical import canonical_json
 from events.models import JSONScalar
@@ -89,22 +91,83 @@ def value_key(value: Any) -> Hashable:
     return (str, _key(value))
 
 
-def mode_baseline(observations: Sequence[Observation]) -> dict[str, JSONScalar]:
-    """The most common value of each parameter; ties go to the smallest canonical form."""
-    names = sorted({name for o in observations for name in o.params})
-    baseline: dict[str, JSONScalar] = {}
-    for name in names:
-        counts: Counter[Hashable] = Counter()
-        first: dict[Hashable, JSONScalar] = {}
+@dataclass(frozen=True)
+class Coded:
+    """The observations' parameters as a matrix of small integers, one column per parameter name.
+
+    Equal codes in a column mean equal canonical forms (`value_key`); a run without the
+    parameter holds the code of MISSING, as `differing` compares it. Built once per analysis,
+    so finding the baseline, each run's differing parameters and the replicate groups are array
+    operations instead of 100k dictionary comparisons at 10k runs.
+    """
+
+    names: tuple[str, ...]
+    codes: np.ndarray
+    """(runs, names), int32."""
+    present: np.ndarray
+    """(runs, names), bool: the run names the parameter."""
+    first: tuple[tuple[JSONScalar, ...], ...]
+    """Per name, per code, the value first seen with that code."""
+    index: tuple[dict[Hashable, int], ...]
+    """Per name, value_key -> code."""
+
+    def code(self, column: int, value: JSONScalar) -> int:
+        """The code of `value` in a column, or -1 if no run has it."""
+        return self.index[column].get(value_key(value), -1)
+
+
+def encode(observations: Sequence[Observation]) -> Coded:
+    names = tuple(sorted({name for o in observations for name in o.params}))
+    codes = np.empty((len(observations), len(names)), dtype=np.int32)
+    present = np.empty((len(observations), len(names)), dtype=bool)
+    index: list[dict[Hashable, int]] = []
+    first: list[list[JSONScalar]] = []
+    absent = object()
+    for j, name in enumerate(names):
+        seen: dict[Hashable, int] = {}
+        values: list[JSONScalar] = []
+        column: list[int] = []
+        here: list[bool] = []
         for o in observations:
-            if name in o.params:
-                value = o.params[name]
-                key = value_key(value)
-                counts[key] += 1
-                first.setdefault(key, value)
-        best = min(counts.items(), key=lambda kv: (-kv[1], _key(first[kv[0]])))[0]
-        baseline[name] = first[best]
+            found = o.params.get(name, absent)
+            here.append(found is not absent)
+            value: JSONScalar = MISSING if found is absent else found  # type: ignore[assignment]
+            # value_key, inlined: this loop runs once per run and parameter
+            kind = value.__class__
+            key = (kind, repr(value)) if kind is float else (kind, value) if kind in _SCALARS \
+                else value_key(value)
+            code = seen.get(key)
+            if code is None:
+                code = seen[key] = len(values)
+                values.append(value)
+            column.append(code)
+        codes[:, j] = column
+        present[:, j] = here
+        index.append(seen)
+        first.append(values)
+    return Coded(names, codes, present, tuple(tuple(v) for v in first), tuple(index))
+
+
+def mode_baseline(observations: Sequence[Observation], coded: Coded | None = None) -> dict[str, JSONScalar]:
+    """The most common value of each parameter; ties go to the smallest canonical form."""
+    coded = coded or encode(observations)
+    baseline: dict[str, JSONScalar] = {}
+    for j, name in enumerate(coded.names):
+        counts = np.bincount(coded.codes[coded.present[:, j], j], minlength=len(coded.first[j]))
+        tied = np.flatnonzero(counts == counts.max())
+        best = min(tied, key=lambda code: _key(coded.first[j][code]))
+        baseline[name] = coded.first[j][best]
     return baseline
+
+
+def replicate_groups(observations: Sequence[Observation], coded: Coded | None = None) -> list[list[float]]:
+    """Scores of runs with identical parameters (seeds apart), in the order groups are first seen."""
+    coded = coded or encode(observations)
+    rows = np.concatenate([coded.codes, coded.present], axis=1, dtype=np.int32)
+    groups: dict[bytes, list[float]] = {}
+    for row, o in zip(rows, observations, strict=True):
+        groups.setdefault(row.tobytes(), []).append(o.score)
+    return list(groups.values())
 
 
 def mean_and_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float, float] | None]:
@@ -143,23 +206,25 @@ _SCALARS = (str, int, float, bool)
 
 
 def analyse(
-    observations: Sequence[Observation], baseline: dict[str, JSONScalar] | None = None
+    observations: Sequence[Observation], baseline: dict[str, JSONScalar] | None = None,
+    coded: Coded | None = None,
 ) -> OfatResult:
     """Run the one-at-a-time analysis; raise BadInput when there is nothing to compare."""
     if not observations:
         raise BadInput("no runs have a score on this benchmark in this experiment")
-    base = dict(baseline) if baseline is not None else mode_baseline(observations)
-    base_obs: list[Observation] = []
+    coded = coded or encode(observations)
+    base = dict(baseline) if baseline is not None else mode_baseline(observations, coded)
+    extra = sorted(n for n in base if n not in coded.names and not _same(base[n], MISSING))
+    base_codes = np.array([coded.code(j, base.get(n, MISSING)) for j, n in enumerate(coded.names)],
+                          dtype=np.int32)
+    mismatch = coded.codes != base_codes
+    count = mismatch.sum(axis=1) + len(extra)  # a baseline parameter no run names differs everywhere
+    which = mismatch.argmax(axis=1)
+    base_obs = [observations[i] for i in np.flatnonzero(count == 0).tolist()]
     single: dict[str, list[Observation]] = defaultdict(list)
-    excluded: list[str] = []
-    for obs in observations:
-        diff = differing(obs.params, base)
-        if not diff:
-            base_obs.append(obs)
-        elif len(diff) == 1:
-            single[diff[0]].append(obs)
-        else:
-            excluded.append(obs.run_id)
+    for i in np.flatnonzero(count == 1).tolist():
+        single[extra[0] if extra else coded.names[which[i]]].append(observations[i])
+    excluded = [observations[i].run_id for i in np.flatnonzero(count > 1).tolist()]
     if not base_obs:
         raise BadInput(
             "no run has exactly the baseline configuration "

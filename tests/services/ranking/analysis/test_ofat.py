@@ -72,3 +72,36 @@ def test_mode_ties_break_deterministically() -> None:
 def test_nothing_to_rank() -> None:
     with pytest.raises(BadInput, match="no runs"):
         analyse([])
+
+
+def test_the_coded_analysis_splits_runs_as_comparing_them_one_by_one_does() -> None:
+    """encode() turns values into codes; 1, 1.0, True and "1" must stay four values, and a
+    missing parameter must differ from every value but a missing one, as `differing` says."""
+    import random
+
+    from services.ranking.analysis.ofat import differing, encode, replicate_groups
+
+    rng = random.Random(3)
+    choices: list[object] = [1, 1.0, True, "1", None, 2, 0.5, "a"]
+    runs = []
+    for i in range(400):
+        params = {name: rng.choice(choices) for name in ("a", "b", "c") if rng.random() < 0.9}
+        if rng.random() < 0.6:  # most runs sit at or next to a common configuration
+            params = {"a": 1, "b": "a", "c": None}
+            if rng.random() < 0.5:
+                params["b"] = rng.choice(choices)
+        runs.append(Observation(f"r{i}", params, rng.random(), seed=i))  # type: ignore[arg-type]
+    result = analyse(runs)
+    base = result.baseline
+    assert set(result.baseline_runs) == {o.run_id for o in runs if not differing(o.params, base)}
+    assert set(result.excluded_runs) == {o.run_id for o in runs if len(differing(o.params, base)) > 1}
+    for p in result.parameters:
+        expected = {o.run_id for o in runs if differing(o.params, base) == [p.name]}
+        assert {r for v in p.values if not v.is_baseline for r in v.runs} == expected
+    # replicate groups: runs with the same canonical parameters, first-seen order
+    from events.canonical import canonical_json
+
+    by_json: dict[str, list[float]] = {}
+    for o in runs:
+        by_json.setdefault(canonical_json(o.params), []).append(o.score)
+    assert replicate_groups(runs, encode(runs)) == list(by_json.values())
