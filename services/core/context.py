@@ -14,6 +14,7 @@ from events.errors import StoreUnavailable
 from events.settings import EventsSettings, knobs_home
 from events.store import EventStore
 from events.store.factory import open_store
+from graph.errors import GraphUnavailable
 from graph.projector import Projector
 from graph.settings import Neo4jSettings, driver_from
 from services.core.errors import Unavailable
@@ -76,11 +77,18 @@ class Context:
         return self._driver
 
     def projector(self) -> Projector:
-        return Projector(self.driver(), self.store())
+        # One per Context: a Projector checks the graph's constraints and indexes once (0.3 s
+        # of round trips), and every request that catches the graph up would pay it again.
+        return self.attachment("projector", lambda: Projector(self.driver(), self.store()))
 
     def catch_up(self) -> int:
         """Project every event not yet in the graph; returns how many were projected."""
-        return self.projector().run_once()
+        try:
+            return self.projector().run_once()
+        except GraphUnavailable:
+            # The Neo4j that comes back may be a new one: check its schema again then.
+            self._attachments.pop("projector", None)
+            raise
 
     def attachment(self, name: str, make: Callable[[], T]) -> T:
         """The object kept under `name`, made by `make()` on first use; dropped by `close()`, since
