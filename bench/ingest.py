@@ -253,7 +253,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--benchmarks", type=int, default=5, help="benchmarks per run (default 5)")
     p.add_argument("--seed", type=int, default=20240601, help="generator seed")
     p.add_argument("--batch-events", type=int, default=5000, help="events per knobs append (default 5000)")
-    p.add_argument("--projector-batch", type=int, default=500, help="projector batch size (default 500)")
+    p.add_argument("--projector-batch", type=int, default=2000,
+                   help="projector batch size (default 2000, the projector's own)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures here as JSON")
     p.add_argument("--workdir", type=Path, default=None,
                    help="keep the databases here (an empty or new directory) instead of a temp dir")

@@ -15,9 +15,12 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import neo4j
 
@@ -25,7 +28,7 @@ from events.errors import EventsError
 from events.models.base import Event
 from events.store.port import EventStore, StoredEvent
 from graph.errors import GraphUnavailable, ProjectionFailed, RebuildInProgress, translated
-from graph.handlers import HANDLERS, Row
+from graph.handlers import HANDLERS, HUB_STATEMENTS, Fast, Row
 from graph.schema import ensure_schema
 
 log = logging.getLogger("knobs.graph.projector")
@@ -67,6 +70,51 @@ _READ_CHECKPOINT = "MATCH (p:Projection {id: $id}) RETURN p.position AS position
 class _Statement:
     cypher: str
     rows: list[Row]
+    fast: Fast | None = None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    hubs: dict[str, list[Row]]
+    """HUB_STATEMENTS key -> one row per hub, at the lowest position in the batch naming it."""
+    statements: list[_Statement]
+
+    def apply(self, tx: neo4j.ManagedTransaction) -> None:
+        for kind, cypher in HUB_STATEMENTS.items():
+            if self.hubs.get(kind):
+                tx.run(cypher, hubs=self.hubs[kind]).consume()
+        for statement in self.statements:
+            new, rest = _split(tx, statement)
+            if new:
+                assert statement.fast is not None
+                tx.run(statement.fast.cypher, rows=new).consume()
+            if rest:
+                tx.run(statement.cypher, rows=rest).consume()
+
+
+def _split(tx: neo4j.ManagedTransaction, statement: _Statement) -> tuple[list[Row], list[Row]]:
+    """(rows for the fast statement, rows for the per-row one), each in log order.
+
+    Read inside the batch's transaction, after the types applied before this one, so a node
+    an earlier statement of the batch made counts as existing.
+    """
+    if statement.fast is None:
+        return [], statement.rows
+    named = Counter(row["id"] for row in statement.rows)
+    once = [node for node, count in named.items() if count == 1]
+    existing: set[str] = set()
+    if once:
+        result = tx.run(
+            f"UNWIND $ids AS id MATCH (n:{statement.fast.label} {{id: id}}) RETURN n.id AS id", ids=once
+        )
+        existing = {record["id"] for record in result}
+    new: list[Row] = []
+    rest: list[Row] = []
+    eligible = statement.fast.eligible
+    for row in statement.rows:
+        fast = named[row["id"]] == 1 and row["id"] not in existing and (eligible is None or eligible(row))
+        (new if fast else rest).append(row)
+    return new, rest
 
 
 class Projector:
@@ -76,7 +124,7 @@ class Projector:
         self,
         driver: neo4j.Driver,
         store: EventStore,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         *,
         database: str = "neo4j",
     ) -> None:
@@ -87,6 +135,9 @@ class Projector:
         self.batch_size = batch_size
         self.database = database
         self._schema_ready = False
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, Future[tuple[list[StoredEvent], _Batch]]] | None = None
+        """(position it reads after, the read) for the next batch, while run_once runs."""
 
     # ------------------------------------------------------------------ public
 
@@ -133,13 +184,20 @@ class Projector:
         self._ensure_schema()
         self._refuse_orphan_graph()
         total = 0
-        while True:
-            done = self._project_batch()
-            if done is None:
-                continue  # another projector moved the checkpoint: re-read it
-            if done == 0:
-                return total
-            total += done
+        # One thread reads and builds the next batch while Neo4j applies this one: the two
+        # take about the same order of time, and they use different cores.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="knobs-projector-read") as pool:
+            self._reader = pool
+            try:
+                while True:
+                    done = self._project_batch()
+                    if done is None:
+                        continue  # another projector moved the checkpoint: re-read it
+                    if done == 0:
+                        return total
+                    total += done
+            finally:
+                self._reader, self._ahead = None, None
 
     def follow(self, poll_interval: float, stop_event: threading.Event) -> int:
         """Keep projecting until `stop_event` is set; returns the events consumed.
@@ -232,11 +290,20 @@ class Projector:
                 "if no rebuild is running (one was interrupted), run `knobs graph rebuild`"
             )
         self._check_same_log(after, hash_)
-        events = self.store.read_all(after=after, limit=self.batch_size)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == after:
+            events, batch = ahead[1].result()
+        else:
+            events, batch = self._read(after)
         if not events:
             return 0
-        statements = self._statements(events)
         last = events[-1].position
+        if self._reader is not None:
+            # Read ahead from where this batch ends; used only if the checkpoint is there next
+            # time (the log is append-only, so what it reads stays true). A failure (an event
+            # that cannot be read) is raised when that batch is taken, where a plain read
+            # would have raised it.
+            self._ahead = (last, self._reader.submit(self._read, last))
 
         def work(tx: neo4j.ManagedTransaction) -> bool:
             # Idempotent, as the driver requires of a retried transaction function: it
@@ -245,8 +312,7 @@ class Projector:
             record = tx.run(_READ_LOCKED_CHECKPOINT, id=CHECKPOINT_ID).single(strict=True)
             if int(record["position"]) != after:
                 return False
-            for statement in statements:
-                tx.run(statement.cypher, rows=statement.rows).consume()
+            batch.apply(tx)
             tx.run(_SET_CHECKPOINT, id=CHECKPOINT_ID, position=last, hash=events[-1].hash).consume()
             pause = float(os.environ.get(PAUSE_ENV) or 0)
             if pause > 0:
@@ -264,8 +330,12 @@ class Projector:
         log.debug("projected positions %d..%d", events[0].position, last)
         return len(events)
 
-    def _statements(self, events: Sequence[StoredEvent]) -> list[_Statement]:
-        """One statement per projected type present in the batch, in HANDLERS order.
+    def _read(self, after: int) -> tuple[list[StoredEvent], _Batch]:
+        events = self.store.read_all(after=after, limit=self.batch_size)
+        return events, self._batch(events)
+
+    def _batch(self, events: Sequence[StoredEvent]) -> _Batch:
+        """The hubs, then one statement per projected type present in the batch, in HANDLERS order.
 
         A batch is applied type by type rather than run by run of consecutive types: an
         interleaved log (run, score, run, score, ...) would otherwise cost one round trip
@@ -287,13 +357,21 @@ class Projector:
                 ) from exc
             by_type.setdefault(stored.event_type, []).append((stored, event))
         statements: list[_Statement] = []
+        lowest: dict[str, dict[Any, Row]] = {}
         for event_type, handler in HANDLERS.items():
             batch = by_type.get(event_type)
             if batch:
                 rows = handler.build(batch, self.store.read_positions)
                 if rows:
-                    statements.append(_Statement(handler.cypher, rows))
-        return statements
+                    statements.append(_Statement(handler.cypher, rows, handler.fast))
+                if handler.fast is not None:
+                    for row in rows:
+                        for kind, hub in handler.fast.hubs(row):
+                            seen = lowest.setdefault(kind, {})
+                            known = seen.get(hub["id"])
+                            if known is None or hub["position"] < known["position"]:
+                                seen[hub["id"]] = hub
+        return _Batch({kind: list(hubs.values()) for kind, hubs in lowest.items()}, statements)
 
 
 # --------------------------------------------------------------------- process
@@ -318,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m graph.projector", description=main.__doc__)
     parser.add_argument("--sqlite", type=Path, help="SQLite event log (default: KNOBS_EVENTS_* settings)")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--follow", action="store_true", help="keep following the log until killed")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between polls with --follow")
     parser.add_argument("--rebuild", action="store_true", help="wipe the graph and replay the log")

@@ -71,6 +71,13 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
 )
 
 
+def constraint_names() -> list[str]:
+    """The constraints' names, in the order of `constraint_statements`."""
+    return [f"knobs_{label.lower()}_id" for label in NODE_LABELS] + [
+        f"knobs_rel_{rel_type.lower()}_id" for rel_type in RELATIONSHIP_TYPES
+    ]
+
+
 def constraint_statements() -> list[str]:
     """The CREATE CONSTRAINT ... IF NOT EXISTS statements, one per label and type."""
     nodes = [
@@ -93,7 +100,12 @@ def ensure_schema(driver: neo4j.Driver, database: str = "neo4j") -> None:
     with translated("creating the graph's constraints"), driver.session(
         database=database, notifications_disabled_classifications=quiet
     ) as session:
-        for statement in constraint_statements():
+        # Usually all exist: one read instead of 52 schema commands, since a projector (one per
+        # `knobs rank` catch-up) pays this before its first batch.
+        present = {record["name"] for record in session.run("SHOW CONSTRAINTS YIELD name RETURN name")}
+        for name, statement in zip(constraint_names(), constraint_statements(), strict=True):
+            if name in present:
+                continue
             try:
                 session.run(statement).consume()
             except ClientError as exc:

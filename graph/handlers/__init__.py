@@ -12,7 +12,9 @@ from events.models import BenchmarkScored, RankingDerived, RunRecorded, SourceCi
 from events.models.experiments import ExperimentDeclared, RunCompleted, RunFailed
 from graph.handlers import distillation, judging, shift
 from graph.handlers.common import (
+    HUB_STATEMENTS,
     RELATIONSHIP_NAMESPACE,
+    Fast,
     Handler,
     Lookup,
     Row,
@@ -24,16 +26,23 @@ from graph.handlers.common import (
 )
 from graph.handlers.runs import (
     BENCHMARK_SCORED,
+    BENCHMARK_SCORED_NEW,
     EXPERIMENT_DECLARED,
     RANKING_DERIVED,
+    RANKING_DERIVED_NEW,
     RUN_ENDED,
     RUN_RECORDED,
+    RUN_RECORDED_NEW,
     SOURCE_CITED,
     _rankings,
     design_row,
     outcome_row,
+    ranking_hubs,
+    ranking_is_plain,
     ranking_row,
+    run_hubs,
     run_row,
+    score_hubs,
     score_row,
     source_row,
 )
@@ -45,12 +54,15 @@ HANDLERS: dict[str, Handler] = {
     h.event_type: h
     for h in (
         Handler(SourceCited.event_type, SOURCE_CITED, simple(source_row)),
-        Handler(RunRecorded.event_type, RUN_RECORDED, simple(run_row)),
-        Handler(BenchmarkScored.event_type, BENCHMARK_SCORED, simple(score_row)),
+        Handler(RunRecorded.event_type, RUN_RECORDED, simple(run_row),
+                Fast("Run", RUN_RECORDED_NEW, run_hubs)),
+        Handler(BenchmarkScored.event_type, BENCHMARK_SCORED, simple(score_row),
+                Fast("Score", BENCHMARK_SCORED_NEW, score_hubs)),
         Handler(ExperimentDeclared.event_type, EXPERIMENT_DECLARED, simple(design_row)),
         Handler(RunCompleted.event_type, RUN_ENDED, simple(outcome_row)),
         Handler(RunFailed.event_type, RUN_ENDED, simple(outcome_row)),
-        Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings),
+        Handler(RankingDerived.event_type, RANKING_DERIVED, _rankings,
+                Fast("Ranking", RANKING_DERIVED_NEW, ranking_hubs, ranking_is_plain)),
         *shift.HANDLERS,
         *distillation.HANDLERS,
         *judging.HANDLERS,
@@ -60,7 +72,9 @@ HANDLERS: dict[str, Handler] = {
 
 __all__ = [
     "HANDLERS",
+    "HUB_STATEMENTS",
     "RELATIONSHIP_NAMESPACE",
+    "Fast",
     "Handler",
     "Lookup",
     "Row",

@@ -20,13 +20,30 @@ incremental graph:
   ParameterValue, Benchmark, Agent, VALUE_OF) list only the event that created them, so a
   hub with a million runs does not carry a million positions: the evidence is on the
   relationships into it.
+
+Two shortcuts the projector takes, each giving exactly what the rules above give:
+- hubs first: before a batch's per-type statements, the hubs its runs, scores and rankings
+  name are MERGEd once each (`HUB_STATEMENTS`), with the lowest position in the batch that
+  names them; the per-row statements then find them made, and their own MERGE and
+  first_mention change nothing. first_mention keeps the lowest position whatever the
+  order, so the result is the one per-row MERGEs give.
+- new nodes: a row whose main node does not exist yet and that is the only row of its type
+  in the batch naming that node (a fresh run, a fresh score: nearly every row of an import;
+  a fresh ranking) goes through its handler's `fast` statement, which CREATEs the node and
+  the relationships out of it with the lists one event gives (`[position]`, `[event_id]`)
+  and MATCHes the hubs, without the per-row subquery: no other row of the statement
+  touches those nodes and relationships. Every other row (a node already in the graph, a replay, a node named
+  twice in the batch) goes through the per-row statement, after the fast rows; the two sets
+  of rows share nothing but hubs and bare nodes, which are the same in either order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from events.canonical import canonical_json
@@ -57,8 +74,25 @@ def parameter_value_id(name: str, value: Any) -> str:
     return f"{name}={canonical_json(value)}"
 
 
+_NAMESPACE_BYTES = RELATIONSHIP_NAMESPACE.bytes
+
+
 def rel_id(rel_type: str, start_id: str, end_id: str) -> str:
-    return str(uuid.uuid5(RELATIONSHIP_NAMESPACE, canonical_json([rel_type, start_id, end_id])))
+    """uuid5(RELATIONSHIP_NAMESPACE, canonical_json([rel_type, start_id, end_id])), computed inline.
+
+    A projection computes several per event; `uuid.uuid5` and `json.dumps` cost more than the
+    hash itself. For three strings canonical JSON is `encode_basestring` (the function
+    json.dumps uses with ensure_ascii=False) of each, comma-joined in brackets; anything
+    else takes the general path. tests/graph/test_handlers.py checks both agree.
+    """
+    if type(rel_type) is not str or type(start_id) is not str or type(end_id) is not str:
+        return str(uuid.uuid5(RELATIONSHIP_NAMESPACE, canonical_json([rel_type, start_id, end_id])))
+    name = f"[{encode_basestring(rel_type)},{encode_basestring(start_id)},{encode_basestring(end_id)}]"
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ------------------------------------------------------------------- Cypher parts
@@ -141,6 +175,19 @@ def base_row(stored: StoredEvent) -> Row:
 
 
 @dataclass(frozen=True)
+class Fast:
+    """The statement for rows whose main node is new and named once in the batch (see above)."""
+
+    label: str
+    """The main node's label: a row takes this path when no `label` node has the row's `id`."""
+    cypher: str
+    hubs: Callable[[Row], Iterable[tuple[str, Row]]]
+    """The hubs a row names, as (HUB_STATEMENTS key, hub row); `cypher` MATCHes them."""
+    eligible: Callable[[Row], bool] | None = None
+    """Whether a new node's row may take the fast path (default: every one)."""
+
+
+@dataclass(frozen=True)
 class Handler:
     """How one event type is projected: its statement and how to build its rows."""
 
@@ -148,6 +195,41 @@ class Handler:
     cypher: str
     build: Callable[[Sequence[tuple[StoredEvent, Event]], Lookup], list[Row]]
     """Rows for a run of consecutive events of this type; `Lookup` reads events they cite."""
+    fast: Fast | None = None
+
+
+def _hub_statement(label: str, on_create: str) -> str:
+    """MERGE each hub once; its lists name the lowest position (first_mention, set-wise)."""
+    sets = "n.positions = [h.position], n.event_ids = [h.event_id]"
+    return (
+        f"UNWIND $hubs AS h\nMERGE (n:{label} {{id: h.id}})\n"
+        f"  ON CREATE SET {on_create}{sets}\n"
+        f"WITH n, h WHERE h.position < n.positions[0]\nSET {sets}\n"
+    )
+
+
+# In the order they are applied: VALUE_OF joins a ParameterValue to its Parameter. The ON
+# CREATE properties are the ones every handler that MERGEs these hubs sets.
+HUB_STATEMENTS: dict[str, str] = {
+    "Experiment": _hub_statement("Experiment", "n.name = h.id, "),
+    "Agent": _hub_statement("Agent", ""),
+    "Benchmark": _hub_statement("Benchmark", "n.name = h.id, "),
+    "Parameter": _hub_statement("Parameter", "n.name = h.id, "),
+    "ParameterValue": _hub_statement("ParameterValue", "n.name = h.name, n.value = h.value, "),
+    "VALUE_OF": """UNWIND $hubs AS h
+MATCH (v:ParameterValue {id: h.value}), (k:Parameter {id: h.name})
+MERGE (v)-[n:VALUE_OF {id: h.id}]->(k)
+  ON CREATE SET n.positions = [h.position], n.event_ids = [h.event_id]
+WITH n, h WHERE h.position < n.positions[0]
+SET n.positions = [h.position], n.event_ids = [h.event_id]
+""",
+}
+"""Hub rows: `id`, `position`, `event_id` and what ON CREATE sets (a ParameterValue's `name`
+and `value`; VALUE_OF's `value` and `name`, the ids of its ends)."""
+
+
+def hub_row(row: Row, hub_id: Any, **extra: Any) -> Row:
+    return {"id": hub_id, "position": row["position"], "event_id": row["event_id"], **extra}
 
 
 Builder = Callable[[Sequence[tuple[StoredEvent, Event]], Lookup], list[Row]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from events.canonical import canonical_json
@@ -16,6 +16,7 @@ from graph.handlers.common import (
     base_row,
     created_by,
     first_mention,
+    hub_row,
     merge_tracked,
     newest_head,
     parameter_value_id,
@@ -73,6 +74,102 @@ CALL (r, row) {{
 }}
 }}
 """
+
+# The fast paths (see graph.handlers.common): a new node and the relationships out of it,
+# written once with the lists one event gives; the hubs are MERGEd before, by HUB_STATEMENTS.
+def _one(var: str) -> str:
+    return f"{var}.positions = [row.position], {var}.event_ids = [row.event_id]"
+
+
+_ONE = "positions: [row.position], event_ids: [row.event_id]"
+
+
+def _links(var: str, items: str, label: str, rel_type: str) -> str:
+    """A relationship from `var` to each `label` node of `items` (each with `id` and `rel_id`)."""
+    return f"""CALL ({var}, row) {{
+  UNWIND {items} AS item
+  MATCH (n:{label} {{id: item.id}})
+  CREATE ({var})-[:{rel_type} {{id: item.rel_id, {_ONE}}}]->(n)
+}}"""
+
+RUN_RECORDED_NEW = f"""UNWIND $rows AS row
+CREATE (r:Run:Activity)
+SET r = row.props, {_one("r")}
+WITH r, row
+MATCH (e:Experiment {{id: row.experiment}}), (a:Agent {{id: row.agent}})
+CREATE (r)-[:PART_OF {{id: row.part_of_id, {_ONE}}}]->(e)
+CREATE (r)-[:WAS_ASSOCIATED_WITH {{id: row.agent_rel_id, {_ONE}}}]->(a)
+WITH r, row
+{_links("r", "row.params", "ParameterValue", "USED_VALUE")}
+CALL (r, row) {{
+  UNWIND row.sources AS src
+  MERGE (s:Source:Entity {{id: src.id}})
+    ON CREATE SET s.positions = [], s.event_ids = []
+  CREATE (r)-[:REPORTED_IN {{id: src.rel_id, {_ONE}}}]->(s)
+}}
+"""
+
+BENCHMARK_SCORED_NEW = f"""UNWIND $rows AS row
+CREATE (s:Score:Entity)
+SET s = row.props, {_one("s")}
+WITH s, row
+MERGE (r:Run:Activity {{id: row.run}})
+  ON CREATE SET r.experiment = row.props.experiment, r.run_id = row.props.run_id,
+                r.positions = [], r.event_ids = []
+CREATE (s)-[:WAS_GENERATED_BY {{id: row.generated_id, {_ONE}}}]->(r)
+WITH s, row
+MATCH (b:Benchmark {{id: row.props.benchmark}})
+CREATE (s)-[:ON_BENCHMARK {{id: row.benchmark_rel_id, {_ONE}}}]->(b)
+"""
+
+
+RANKING_DERIVED_NEW = f"""UNWIND $rows AS row
+CREATE (k:Ranking:Entity)
+SET k = row.props, {_one("k")}
+WITH k, row
+MATCH (e:Experiment {{id: row.props.experiment}}), (b:Benchmark {{id: row.props.benchmark}})
+CREATE (k)-[:ABOUT {{id: row.about_id, {_ONE}}}]->(e)
+CREATE (k)-[:FOR_BENCHMARK {{id: row.benchmark_rel_id, {_ONE}}}]->(b)
+WITH k, row
+{_links("k", "row.scores", "Score", "WAS_DERIVED_FROM")}
+{_links("k", "row.runs", "Run", "USED_RUN")}
+CALL (k, row) {{
+  UNWIND row.parameters AS param
+  MATCH (q:Parameter {{id: param.name}})
+  CREATE (k)-[rk:RANKS {{id: param.rel_id}}]->(q)
+  SET rk.rank = param.rank, rk.influence_lo = param.influence_lo,
+      rk.influence_hi = param.influence_hi, rk.values = param.values
+  SET rk += param.props
+  SET {_one("rk")}
+}}
+"""
+
+
+def ranking_is_plain(row: Row) -> bool:
+    """A ranking that names a parameter twice MERGEs one RANKS for both: the per-row statement."""
+    names = [p["name"] for p in row["parameters"]]
+    return len(set(names)) == len(names)
+
+
+def ranking_hubs(row: Row) -> Iterator[tuple[str, Row]]:
+    yield "Experiment", hub_row(row, row["props"]["experiment"])
+    yield "Benchmark", hub_row(row, row["props"]["benchmark"])
+    for param in row["parameters"]:
+        yield "Parameter", hub_row(row, param["name"])
+
+
+def run_hubs(row: Row) -> Iterator[tuple[str, Row]]:
+    yield "Experiment", hub_row(row, row["experiment"])
+    yield "Agent", hub_row(row, row["agent"])
+    for param in row["params"]:
+        yield "Parameter", hub_row(row, param["name"])
+        yield "ParameterValue", hub_row(row, param["id"], name=param["name"], value=param["value"])
+        yield "VALUE_OF", hub_row(row, param["value_of_id"], value=param["id"], name=param["name"])
+
+
+def score_hubs(row: Row) -> Iterator[tuple[str, Row]]:
+    yield "Benchmark", hub_row(row, row["props"]["benchmark"])
+
 
 BENCHMARK_SCORED = f"""UNWIND $rows AS row
 CALL (row) {{
@@ -240,6 +337,19 @@ def score_row(stored: StoredEvent, event: BenchmarkScored) -> Row:
     }
 
 
+def _current(stored: StoredEvent, model: type[Event]) -> dict[str, Any]:
+    """The payload of an event a ranking cites, as its current model reads it.
+
+    A ranking cites up to two events per run, and validating each with pydantic costs more
+    than the rest of its projection. These events come before the ranking in the log, so
+    the projector has decoded them already (it stops at the first it cannot): a payload at
+    the current schema_version is what its model holds; an older one is upcast by decoding.
+    """
+    if stored.schema_version == model.schema_version:
+        return stored.data
+    return stored.decode().model_dump()
+
+
 def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, StoredEvent]) -> Row:
     """`used` holds the stored events at the ranking's used_events positions."""
     node = event.ranking_id
@@ -251,12 +361,13 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
             # Not in the log as named, or not before the ranking: `knobs audit` reports it,
             # the graph omits it (linking it would depend on how the log was batched).
             continue
-        model = target.decode()
-        if isinstance(model, BenchmarkScored):
-            score = score_node_id(model.experiment, model.run_id, model.benchmark)
+        if target.event_type == BenchmarkScored.event_type:
+            data = _current(target, BenchmarkScored)
+            score = score_node_id(data["experiment"], data["run_id"], data["benchmark"])
             scores.append({"id": score, "rel_id": rel_id("WAS_DERIVED_FROM", node, score)})
-        elif isinstance(model, RunRecorded):
-            run = run_node_id(model.experiment, model.run_id)
+        elif target.event_type == RunRecorded.event_type:
+            data = _current(target, RunRecorded)
+            run = run_node_id(data["experiment"], data["run_id"])
             runs.append({"id": run, "rel_id": rel_id("USED_RUN", node, run)})
     parameters = [
         {

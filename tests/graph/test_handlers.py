@@ -40,6 +40,19 @@ def test_relationship_ids_are_uuid5_of_type_and_ends() -> None:
     assert rel_id("T", "a/b", "c") != rel_id("T", "a", "b/c")
 
 
+def test_relationship_ids_computed_inline_equal_uuid5_of_canonical_json() -> None:
+    from events.canonical import canonical_json
+
+    ends = ["", "a", 'quote " and \\ backslash', "tab\tnew\nline\x00\x1f", "ünïcødé/数据", "emoji 🎲",
+            "exp/r000001/mmlu", "lr=0.001", "x=\"1\"", "\u2028\u2029"]
+    for start in ends:
+        for end in ends:
+            expected = str(uuid.uuid5(RELATIONSHIP_NAMESPACE, canonical_json(["T", start, end])))
+            assert rel_id("T", start, end) == expected
+    # Not three strings: the general path, the same definition
+    assert rel_id("T", 1, None) == str(uuid.uuid5(RELATIONSHIP_NAMESPACE, '["T",1,null]'))  # type: ignore[arg-type]
+
+
 def test_run_row_is_deterministic_and_complete() -> None:
     event = RunRecorded(experiment="e", run_id="r", params={"b": 2, "a": "x"}, seed=3, source_id="s",
                         costs={"gpu_hours": 1.5})

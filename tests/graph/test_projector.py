@@ -193,6 +193,25 @@ def test_batch_size_does_not_change_the_graph(graph: neo4j.Driver, store: EventS
     assert canonical_dump(graph) == one_by_one
 
 
+def test_the_fast_path_for_new_nodes_draws_what_the_per_row_statements_draw(
+    graph: neo4j.Driver, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New runs, scores and rankings take their handler's `fast` statement after the hubs are
+    # MERGEd once per batch; without them every row goes through the per-row statement.
+    import dataclasses
+
+    import graph.projector as projector_module
+
+    big_log(store, 600, seed=21)
+    Projector(graph, store, batch_size=200).run_once()
+    fast = canonical_dump(graph)
+    slow_handlers = {t: dataclasses.replace(h, fast=None) for t, h in projector_module.HANDLERS.items()}
+    assert any(h.fast for h in projector_module.HANDLERS.values())
+    monkeypatch.setattr(projector_module, "HANDLERS", slow_handlers)
+    Projector(graph, store, batch_size=200).rebuild()
+    assert canonical_dump(graph) == fast
+
+
 def test_a_score_before_its_run_and_a_run_citing_a_later_source(
     graph: neo4j.Driver, store: EventStore
 ) -> None:
