@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
 
+from fastapi import APIRouter, BackgroundTasks
+
+from events.errors import EventsError
+from graph.errors import GraphError
 from services.api.deps import ContextDep, ReadScope, WriteScope
 from services.api.schemas import RankIn
+from services.core.context import Context
+from services.core.errors import ServiceError
 from services.ranking.audit import audit
 from services.ranking.rank import RankOptions, rank
 from services.ranking.recorded import ranking_public
 
 router = APIRouter(prefix="/v1")
+log = logging.getLogger("knobs.api")
 
 
 @router.post("/rankings", status_code=201)
-def post_ranking(body: RankIn, ctx: ContextDep, _: WriteScope) -> dict[str, object]:
+def post_ranking(body: RankIn, ctx: ContextDep, _: WriteScope, after: BackgroundTasks) -> dict[str, object]:
+    """Answered once the ranking is in the log with its citations; its links in the graph are
+    projected right after the response (the audit and the pages catch up before they read)."""
     options = RankOptions(baseline_run=body.baseline, method=body.method, as_of=body.as_of,
                           without=tuple(body.without), direction=body.direction,
                           bootstrap_seed=body.seed)
-    return rank(ctx, body.experiment, body.benchmark, options=options).public()
+    outcome = rank(ctx, body.experiment, body.benchmark, options=options, project=False)
+    if not outcome.duplicate:
+        after.add_task(_project, ctx)
+    return outcome.public()
+
+
+def _project(ctx: Context) -> None:
+    try:
+        ctx.catch_up()
+    except (ServiceError, GraphError, EventsError) as exc:  # the next reader that catches up projects it
+        log.warning("the new ranking is in the log; projecting it into the graph failed: %s", exc)
 
 
 @router.get("/rankings/{ranking_id}")

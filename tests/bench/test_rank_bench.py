@@ -100,14 +100,13 @@ def test_rank_benchmark_end_to_end(
     # repeats duplicates of it, pandas ranking the knobs in knobs' order, Sobol's indices identical
     figures = json.loads(out.read_text())
     assert figures["runs"] == RUNS and figures["mlflow_runs"] == 30
-    for key in ("api_cold", "api", "in_process", "cli", "pandas", "mlflow"):
+    for key in ("api_cold", "api_linked", "api", "in_process", "cli", "pandas", "mlflow"):
         result = figures["results"][key]
         assert result["p50"] > 0 and result["p95"] >= result["p50"]
     assert figures["results"]["api_cold"]["cold_s"] > 0 and figures["results"]["cli"]["cold_s"] > 0
     assert set(figures["ratios"]) == {"api_cold_over_pandas", "mlflow_over_api_cold",
-                                      "mlflow_over_api_repeat", "api_over_pandas", "api_over_mlflow",
-                                      "cli_over_api",
-                                      "sobol_ours_over_salib"}
+                                      "mlflow_over_api_linked", "mlflow_over_api_repeat", "api_over_pandas",
+                                      "api_over_mlflow", "cli_over_api", "sobol_ours_over_salib"}
     assert all(v > 0 for v in figures["ratios"].values())
     assert figures["checks"]["ok"] is True
     assert figures["checks"]["first_api_ranking_new"] and figures["checks"]["api_repeats_duplicates"]
