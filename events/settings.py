@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def knobs_home() -> Path:
-    """All local state lives under one directory: $KNOBS_HOME, default ./.knobs."""
-    return Path(os.environ.get("KNOBS_HOME", ".knobs")).resolve()
+from events.home import knobs_home as knobs_home  # re-exported: workers/ import it from here
 
 
 class EventsSettings(BaseSettings):

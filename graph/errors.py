@@ -1,18 +1,13 @@
-"""One error tree for graph/; driver errors are translated here, messages say what to do."""
+"""One error tree for graph/; driver errors are translated here, messages say what to do.
+
+The tree itself imports nothing: `knobs` catches GraphError at start-up, and importing the
+driver (neo4j.exceptions loads most of it) waits for the code that talks to Neo4j.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from neo4j.exceptions import (
-    AuthError,
-    ConfigurationError,
-    DriverError,
-    Neo4jError,
-    ServiceUnavailable,
-    SessionExpired,
-)
 
 
 class GraphError(Exception):
@@ -44,6 +39,8 @@ class RebuildInProgress(ProjectionFailed):
 
 
 def unavailable_message(exc: BaseException) -> str:
+    from neo4j.exceptions import AuthError
+
     if isinstance(exc, AuthError):
         return (
             f"Neo4j refused the credentials ({exc.message}): set KNOBS_NEO4J_USER and "
@@ -62,6 +59,15 @@ def translated(what: str) -> Iterator[None]:
     `what` names the operation for the message ("projecting events", "reading the checkpoint").
     Errors of our own tree pass through untouched.
     """
+    from neo4j.exceptions import (
+        AuthError,
+        ConfigurationError,
+        DriverError,
+        Neo4jError,
+        ServiceUnavailable,
+        SessionExpired,
+    )
+
     try:
         yield
     except GraphError:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events.canonical import canonical_json
 from events.models.base import Event, register
+from events.thresholds import DUPLICATE_COSINE, MIN_SIMILARITY
 
 Engine = Literal["llm", "template"]
 SourceKind = Literal["jsonl", "text", "biographies"]
@@ -135,9 +136,9 @@ class Checks(_Frozen):
     """The thresholds every distillate is judged by (part of the distillation's identity)."""
 
     embedder: str = "sentence-transformers/all-MiniLM-L6-v2"
-    min_similarity: float = Field(default=0.35, ge=-1, le=1,
+    min_similarity: float = Field(default=MIN_SIMILARITY, ge=-1, le=1,
                                   description="to the source, for pairs without a known answer")
-    duplicate_cosine: float = Field(default=0.95, ge=-1, le=1,
+    duplicate_cosine: float = Field(default=DUPLICATE_COSINE, ge=-1, le=1,
                                     description="above this within a cloud: a duplicate")
 
 

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from events.errors import EventsError
-from events.settings import knobs_home
+from events.home import knobs_home
 
 
 class BlobMissing(EventsError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from events.settings import knobs_home
+from events.home import knobs_home
 from services.access import tokens
 
 token_app = typer.Typer(help="API bearer tokens kept (hashed) under $KNOBS_HOME.", no_args_is_help=True)

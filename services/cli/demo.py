@@ -39,7 +39,8 @@ from services.ranking.suggest import suggest_spec, write_spec
 from services.repetition.report import read as read_repetition
 from services.repetition.service import prepare
 from services.repetition.spec import DEMO_SPEC as DEMO_REPETITION
-from services.shift.hypothesis import DEMO_SPEC, read_spec, run_test
+from services.shift import DEMO_SPEC
+from services.shift.hypothesis import read_spec, run_test
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = DATA / "vaswani2017_table3.csv"

@@ -7,35 +7,20 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from tqdm import tqdm
 
-from events.models.distillation import Checks, Usage
+from events.thresholds import DUPLICATE_COSINE, MIN_SIMILARITY
 from services.cli.output import emit_json, table
 from services.core.context import Context
-from services.distillation.lenses import (
-    BUILTIN,
-    LensError,
-    LoadedLens,
-    check_paths,
-    families,
-    lens_named,
-    lens_public,
-    load_lenses,
-    select_lenses,
-)
-from services.distillation.report import DistillationReport, list_distillations, read_report
-from services.distillation.request import (
-    Endpoint,
-    LLMServerError,
-    check_server,
-    load_pairs,
-    request,
-    run,
-    wait,
-)
-from services.infra.llm import LLMNotConfigured, LLMSettings, resolve_llm
+from services.infra.errors import LLMNotConfigured
+
+if TYPE_CHECKING:
+    from events.models.distillation import Usage
+    from services.distillation.lenses import LoadedLens
+    from services.distillation.report import DistillationReport
+    from services.distillation.request import Endpoint
 
 lenses_app = typer.Typer(help="The lenses: builtin and your own YAML files, each versioned by its "
                          "content (README: Lens distillation).", no_args_is_help=True)
@@ -57,6 +42,8 @@ def list_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Every lens by family: name, version, where it came from, what it does."""
+    from services.distillation.lenses import BUILTIN, LensError, families, load_lenses
+
     lenses = load_lenses(lens_dir)
     shown = sorted(lenses.values(), key=lambda item: (item.lens.family, item.lens.name))
     if family is not None:
@@ -88,6 +75,8 @@ def show_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One lens in full, with its version: what the model is asked, with which settings."""
+    from services.distillation.lenses import lens_named, lens_public, load_lenses
+
     item = lens_named(name, load_lenses(lens_dir))
     if json_out:
         emit_json(lens_public(item))
@@ -107,6 +96,8 @@ def check_cmd(
     paths: list[Path] = typer.Argument(..., help="Lens files, or directories of them."),
 ) -> None:
     """Validate lens files: each is OK (with its version) or its error; exit 2 if any is bad."""
+    from services.distillation.lenses import check_paths
+
     checked = check_paths(paths)
     for verdict in checked:
         if verdict.lens is not None:
@@ -150,10 +141,10 @@ def distill_cmd(
                                "or redis (queued for `knobs worker`)."),
     wait_s: float = typer.Option(3600, "--wait", min=0, help="With a broker: seconds to wait for the "
                                  "workers (0: return once queued)."),
-    duplicate_cosine: float = typer.Option(Checks().duplicate_cosine, "--duplicate-cosine", min=-1, max=1,
+    duplicate_cosine: float = typer.Option(DUPLICATE_COSINE, "--duplicate-cosine", min=-1, max=1,
                                            help="Within a pair's cloud, above this cosine a distillate "
                                            "is a duplicate of one kept before it."),
-    min_similarity: float = typer.Option(Checks().min_similarity, "--min-similarity", min=-1, max=1,
+    min_similarity: float = typer.Option(MIN_SIMILARITY, "--min-similarity", min=-1, max=1,
                                          help="For pairs without a known answer (passages): the least "
                                          "cosine to the source a distillate must keep."),
     lens_dir: list[Path] = typer.Option([], "--lens-dir", help=LENS_DIR_HELP),
@@ -171,6 +162,13 @@ def distill_cmd(
         raise typer.BadParameter(f"{engine!r}: llm or template", param_hint="--engine")
     if broker not in ("stub", "rabbitmq", "redis"):
         raise typer.BadParameter(f"{broker!r}: stub, rabbitmq or redis", param_hint="--broker")
+    from tqdm import tqdm  # after the checks: bad input answers at once
+
+    from events.models.distillation import Checks
+    from services.distillation.lenses import load_lenses, select_lenses
+    from services.distillation.report import read_report
+    from services.distillation.request import check_server, load_pairs, request, run, wait
+
     if concurrency is not None:
         os.environ["KNOBS_LLM_CONCURRENCY"] = str(concurrency)
     with Context() as ctx_:
@@ -219,6 +217,9 @@ def distill_cmd(
 
 def resolve_endpoint(home: Path, base_url: str | None, model: str | None) -> Endpoint:
     """--base-url/--model, else KNOBS_LLM_*, else the local server (services/infra/llm.py)."""
+    from services.distillation.request import Endpoint, LLMServerError
+    from services.infra.llm import LLMSettings, resolve_llm
+
     if base_url:
         chosen = model or LLMSettings().model
         if not chosen:
@@ -260,6 +261,8 @@ def distill_show_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A distillation's clouds: every distillate, accepted or rejected with its reasons."""
+    from services.distillation.report import read_report
+
     with Context() as ctx:
         report = read_report(ctx.store(), distillation)
     if json_out:
@@ -271,6 +274,8 @@ def distill_show_cmd(
 @distill_app.command("list")
 def list_distill_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every distillation in the log."""
+    from services.distillation.report import list_distillations
+
     with Context() as ctx:
         found = list_distillations(ctx.store())
     if json_out:

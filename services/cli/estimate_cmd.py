@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import typer
 
-from events.settings import knobs_home
+from events.home import knobs_home
 from services.cli.output import emit_json, table
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.estimate.check import check
-from services.estimate.estimate import Request, estimate, parse_pages
-from services.estimate.gpus import load_gpus
-from services.estimate.pages import measure_page_tokens
 
 
 def duration(seconds: float) -> str:
@@ -58,10 +54,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Estimate distilling and training time for N A4 pages, or check the estimator (--check)."""
         if list_gpus:
+            from services.estimate.gpus import load_gpus
+
             rows = [[g.name, f"{g.peak_flops / 1e12:g}", f"{g.memory_bytes / 1e9:g}",
                      "yes" if g.verified else "no", g.source] for g in load_gpus()]
             typer.echo(table(["gpu", "bf16 dense TFLOP/s", "memory GB", "verified", "source"], rows))
             return
+        from services.estimate.check import check
+        from services.estimate.estimate import Request, estimate, parse_pages
+        from services.estimate.pages import measure_page_tokens
+
         with Context(knobs_home()) as ctx:
             if check_runs:
                 result = check(ctx.store())

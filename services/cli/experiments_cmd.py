@@ -9,18 +9,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from tqdm import tqdm
 
 from services.cli.output import emit_json, si, table
 from services.core import plugins
 from services.core.context import Context
-from services.estimate.check import check_after_runs
-from services.experiments.cost import DEFAULT_FLOPS_PER_SECOND, CostEstimate, CostTotals
-from services.experiments.service import Plan, calibrated_rate, declare, export_design, plan
-from services.experiments.status import Summary, Tracker, experiment_status
+from services.experiments import DEFAULT_FLOPS_PER_SECOND
+
+if TYPE_CHECKING:
+    from services.experiments.cost import CostEstimate, CostTotals
+    from services.experiments.service import Plan
+    from services.experiments.status import Summary
 
 app = typer.Typer(help="Design experiments from a YAML spec and request their runs.",
                   no_args_is_help=True)
@@ -35,6 +36,8 @@ def resolve_rate(ctx: Context, given: float | None) -> float:
     """The rate to plan with: the one given, else calibrated from finished runs (said on stderr)."""
     if given is not None:
         return given
+    from services.experiments.service import calibrated_rate
+
     rate, why = calibrated_rate(ctx)
     typer.echo(why, err=True)
     return rate
@@ -50,6 +53,8 @@ def plan_cmd(
     flops_per_second: float | None = RATE,
 ) -> None:
     """Validate a spec and show its runs with their estimated cost; appends nothing."""
+    from services.experiments.service import plan
+
     with Context() as ctx:
         rate = resolve_rate(ctx, flops_per_second)
     p = plan(spec, rate)
@@ -67,6 +72,8 @@ def export_design_cmd(
                                "(morris/sobol; default: <out>.salib.json)."),
 ) -> None:
     """Write the run table for an external executor; import its results with `knobs import results`."""
+    from services.experiments.service import export_design
+
     done = export_design(spec, out, salib)
     typer.echo(f"{done.experiment}: {done.runs} runs written to {done.csv_path}")
     if done.salib_path is not None:
@@ -85,6 +92,8 @@ def declare_cmd(
     flops_per_second: float | None = RATE,
 ) -> None:
     """Append the experiment and one RunRequested per run, as one batch; a repeat stores nothing."""
+    from services.experiments.service import declare
+
     with Context() as ctx:
         done = declare(ctx, spec, resolve_rate(ctx, flops_per_second))
     if json_out:
@@ -110,6 +119,10 @@ def run_cmd(
     """Declare the experiment, then train its runs: in this process on the embedded broker
     (KNOBS_WORKERS_BROKER unset or `stub`), or through `knobs dispatcher` and `knobs worker`
     processes on RabbitMQ or Redis. Runs that already ended are not run again."""
+    from services.estimate.check import check_after_runs
+    from services.experiments.service import declare
+    from services.experiments.status import experiment_status
+
     broker = os.environ.get("KNOBS_WORKERS_BROKER", "stub")
     with Context() as ctx:
         done = declare(ctx, spec, resolve_rate(ctx, flops_per_second))
@@ -134,6 +147,8 @@ def status_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Where each run of an experiment stands: requested, dispatched, running, completed, failed."""
+    from services.experiments.status import experiment_status
+
     with Context() as ctx:
         summary = experiment_status(ctx.store(), name)
     show_status(summary, json_out)
@@ -161,6 +176,10 @@ def run_embedded_with_progress(ctx: Context, experiment: str, threads: int) -> S
 
 def follow(ctx: Context, experiment: str, stopped: Callable[[], bool], poll_s: float = 0.5) -> Summary:
     """Draw a progress bar (runs done, failed, running, ETA) until every run ended or `stopped`."""
+    from tqdm import tqdm
+
+    from services.experiments.status import Tracker
+
     tracker = Tracker(ctx.store(), experiment)
     summary = tracker.poll()
     with tqdm(total=summary.total, desc=experiment, unit="run", file=sys.stderr,

@@ -7,14 +7,10 @@ import threading
 
 import typer
 
-from graph.dump import canonical_dump
 from graph.queries import list_queries, load_query
-from graph.readonly import run_readonly
 from services.cli.output import emit_json, table
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.core.settings import ApiSettings
-from services.queries.named import bind
 
 app = typer.Typer(help="Project the log into Neo4j, rebuild it, dump it.", no_args_is_help=True)
 
@@ -50,6 +46,8 @@ def dump(
     canonical: bool = typer.Option(True, "--canonical/--raw", help="Sorted canonical JSON lines."),
 ) -> None:
     """Print the whole graph as sorted canonical JSON lines (compare incremental vs rebuilt)."""
+    from graph.dump import canonical_dump  # the driver: not at `knobs --help` time
+
     with Context() as ctx:
         typer.echo(canonical_dump(ctx.driver()), nl=False)
 
@@ -90,6 +88,10 @@ def query(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run Cypher strictly read-only: writes, LOAD CSV and unlisted procedures are refused."""
+    from graph.readonly import run_readonly
+    from services.core.settings import ApiSettings
+    from services.queries.named import bind
+
     if (cypher is None) == (name is None):
         raise BadInput("give either a Cypher query or --name NAME (see `knobs queries`)")
     params = _params(param or [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,12 +18,9 @@ from graph.errors import GraphError
 from services.cli.output import emit_json
 from services.core.context import Context
 from services.core.errors import Unavailable
-from services.importing.adapters import parse_assignments
-from services.importing.batch import ImportOutcome
-from services.importing.lm_eval import import_lm_eval
-from services.importing.mlflow_runs import import_mlflow
-from services.importing.optuna_study import import_optuna
-from services.importing.results import import_results
+
+if TYPE_CHECKING:
+    from services.importing.batch import ImportOutcome
 
 import_app = typer.Typer(help="Bring results produced elsewhere into the log.", no_args_is_help=True)
 
@@ -34,6 +32,8 @@ def results(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import runs (run, citation, seed, param.*, score.*, stderr.*, n.*, cost.*): all or nothing."""
+    from services.importing.results import import_results
+
     run_import(lambda ctx: import_results(ctx, file, experiment), json_out)
 
 
@@ -47,6 +47,9 @@ def lm_eval(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import lm-evaluation-harness results: one run per file, a score per task/metric."""
+    from services.importing.adapters import parse_assignments
+    from services.importing.lm_eval import import_lm_eval
+
     overrides = parse_assignments(param)
     run_import(lambda ctx: import_lm_eval(ctx, paths, experiment, overrides), json_out)
 
@@ -61,6 +64,8 @@ def mlflow(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import MLflow runs: each finished run with its params, latest metrics and cost.* values."""
+    from services.importing.mlflow_runs import import_mlflow
+
     run_import(lambda ctx: import_mlflow(ctx, tracking, experiment, mlflow_experiment), json_out)
 
 
@@ -75,6 +80,8 @@ def optuna(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import an Optuna study: each complete trial with its params, objective value(s) and cost.* attrs."""
+    from services.importing.optuna_study import import_optuna
+
     run_import(lambda ctx: import_optuna(ctx, storage, study, experiment, benchmark), json_out)
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from events.settings import knobs_home
+from events.home import knobs_home
 from services.cli.output import emit_json
-from services.infra import control
 
 app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, PostgreSQL, RabbitMQ, "
                   "Redis and LLM server.",
@@ -16,6 +15,8 @@ app = typer.Typer(help="Install, start, stop and inspect the local Neo4j, Postgr
 @app.command()
 def install() -> None:
     """Fetch Neo4j Community 5.26 from Maven Central into the shared cache (once)."""
+    from services.infra import control
+
     control.install()
     typer.echo("neo4j: installed")
 
@@ -32,6 +33,8 @@ def up(
     http: bool = typer.Option(False, "--http", help="Also open Neo4j's HTTP port (off by default)."),
 ) -> None:
     """Start this home's services on free loopback ports and record them under $KNOBS_HOME/run."""
+    from services.infra import control
+
     started = control.up(knobs_home(), with_postgres=postgres, with_rabbitmq=rabbitmq,
                          with_redis=redis, with_llm=llm, http=http)
     for name, state in started.items():
@@ -43,6 +46,8 @@ def up(
 @app.command()
 def down() -> None:
     """Stop this home's services."""
+    from services.infra import control
+
     for name, stopped in control.down(knobs_home()).items():
         typer.echo(f"{name}: {'stopped' if stopped else 'was not running'}")
 
@@ -50,6 +55,8 @@ def down() -> None:
 @app.command()
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show what runs for this home, and where."""
+    from services.infra import control
+
     state = control.status(knobs_home())
     if json_out:
         emit_json(state)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from tqdm import tqdm
 
 from services.cli.output import emit_json, table
 from services.core.context import Context
-from services.infra.llm import LLMNotConfigured, LLMSettings, resolve_llm
-from services.judging.service import Endpoint, JudgeRequestError, check_experiment, judge
+from services.infra.errors import LLMNotConfigured
+
+if TYPE_CHECKING:
+    from services.judging.service import Endpoint
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +24,9 @@ def register(app: typer.Typer) -> None:
 
 def resolve_endpoint(home: Path, base_url: str | None, model: str | None) -> Endpoint:
     """--base-url/--model, else KNOBS_LLM_*, else the local server `knobs services up --llm` runs."""
+    from services.infra.llm import LLMSettings, resolve_llm
+    from services.judging.service import Endpoint, JudgeRequestError
+
     if base_url:
         chosen = model or LLMSettings().model
         if not chosen:
@@ -49,6 +53,10 @@ def judge_cmd(
     """Grade each completed run's answers to held-out questions with an LLM judge; log each run's
     qa_judge_accuracy (for `knobs rank`) and the judge's reliability: agreement with exact match,
     Cohen's kappa, self-agreement over repeats, position consistency in swapped comparisons."""
+    from tqdm import tqdm
+
+    from services.judging.service import check_experiment, judge
+
     with Context() as ctx:
         check_experiment(ctx.store(), experiment)  # before the server: say the first thing wrong first
         endpoint = resolve_endpoint(ctx.home, base_url, model)

@@ -33,8 +33,7 @@ from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
 from services.core import plugins
 from services.core.errors import BadInput, ServiceError
-from services.infra.llm import LLMNotConfigured, LLMProvisioningError
-from services.infra.neo4j import Neo4jProvisioningError
+from services.infra.errors import LLMNotConfigured, LLMProvisioningError, Neo4jProvisioningError
 
 app = typer.Typer(
     name="knobs",

@@ -8,14 +8,16 @@ with the JSON text columns decoded, as `GET /v1/...` returns it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from services.cli.output import emit_json, fmt, table
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.queries.named import Answer, ask
+
+if TYPE_CHECKING:
+    from services.queries.named import Answer
 
 Row = dict[str, Any]
 
@@ -29,6 +31,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _ask(name: str, **params: Any) -> Answer:
+    from services.queries.named import ask  # the driver: not at `knobs --help` time
+
     with Context() as ctx:
         return ask(ctx, name, params, decode=True)
 
@@ -149,6 +153,8 @@ def rankings(
         raise BadInput("--run RUN_ID needs --experiment NAME: a run id is unique within its experiment")
     answer = _ask("rankings_using_run", experiment=experiment, run_id=run)
     if benchmark or method:  # rankings_using_run takes no filters; narrow its (few) rows here
+        from services.queries.named import Answer
+
         kept = [r for r in answer.rows if (benchmark in (None, r["benchmark"]))
                 and (method in (None, r["method"]))]
         answer = Answer(answer.query, answer.columns, kept, answer.truncated)

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from events.models import Direction
 from services.cli.output import emit_json, table
 from services.cli.ranking_view import render_audit, render_matrix, render_ranking, render_suggested
 from services.core.context import Context
 from services.core.errors import BadInput
-from services.ranking.analysis.efficiency import COST_KINDS
-from services.ranking.audit import audit as audit_ranking
-from services.ranking.matrix import rank_matrix
-from services.ranking.rank import METHODS, RankOptions
-from services.ranking.rank import rank as rank_knobs
-from services.ranking.suggest import suggest
-from services.shift.audit import audit_verdict, is_verdict, render_verdict_audit
+
+if TYPE_CHECKING:
+    from events.models import Direction
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +46,11 @@ def rank(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank parameters (one-at-a-time, Morris or Sobol) with noise, knees and cost; record it."""
+    from services.ranking.analysis.efficiency import COST_KINDS
+    from services.ranking.matrix import rank_matrix
+    from services.ranking.rank import METHODS, RankOptions  # numpy, pandas: not at `--help` time
+    from services.ranking.rank import rank as rank_knobs
+
     if benchmark and all_benchmarks:
         raise BadInput("give --benchmark or --all-benchmarks, not both")
     if not benchmark and not all_benchmarks:
@@ -84,6 +85,9 @@ def audit(
 ) -> None:
     """Show a ranking's (or a hypothesis verdict's) provenance: the events it used, their hashes,
     and the citations or measurements behind them."""
+    from services.ranking.audit import audit as audit_ranking
+    from services.shift.audit import audit_verdict, is_verdict, render_verdict_audit
+
     with Context() as ctx:
         if is_verdict(ctx, ranking_id):
             trail = audit_verdict(ctx, ranking_id)
@@ -114,6 +118,8 @@ def suggest_cmd(
 
     Best value as the new base, values beyond an edge or inside a narrow range, more seeds.
     """
+    from services.ranking.suggest import suggest
+
     with Context() as ctx:
         done = suggest(ctx, experiment, benchmark, out, force=force, max_runs=max_runs)
     if json_out:

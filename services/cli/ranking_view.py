@@ -8,13 +8,15 @@ values tried, the noise basis, the knees, the costs and the reasons for each fla
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from events.models import CostEfficiency, Knee, ParameterRanking, RankingDerived
 from services.cli.output import si, table
-from services.ranking.matrix import MatrixOutcome
-from services.ranking.rank import RankingOutcome
-from services.ranking.suggest import SuggestedSpec
+
+if TYPE_CHECKING:
+    from events.models import CostEfficiency, Knee, ParameterRanking, RankingDerived
+    from services.ranking.matrix import MatrixOutcome
+    from services.ranking.rank import RankingOutcome
+    from services.ranking.suggest import SuggestedSpec
 
 STATISTIC = {"ofat": "width", "morris": "mu_star", "sobol": "ST"}
 COST_PREFERENCE = ("flops_6nd", "flops", "gpu_hours", "wall_s", "params_total", "parameters")

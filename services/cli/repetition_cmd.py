@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from events.settings import knobs_home
+from events.home import knobs_home
 from services.cli.distillation_cmd import resolve_endpoint
 from services.cli.experiments_cmd import render_status, run_embedded_with_progress
 from services.core.context import Context
-from services.distillation.request import Endpoint
-from services.estimate.check import check_after_runs
-from services.repetition.report import Report, Table, read
-from services.repetition.service import prepare
-from services.repetition.spec import load
+
+if TYPE_CHECKING:
+    from services.distillation.request import Endpoint
+    from services.repetition.report import Report, Table
 
 app = typer.Typer(help="Does rewriting beat repeating? Train students on the same text K times or on "
                   "K rewrites, score them with the battery, and compare with Physics of LM 3.1.",
@@ -34,6 +34,11 @@ def run_cmd(
     report: bool = typer.Option(True, "--report/--no-report", help="Print the report when the runs end."),
 ) -> None:
     """Distil the rewrites, declare the grid of students, train them here, print the report."""
+    from services.estimate.check import check_after_runs
+    from services.repetition.report import read  # scipy and pandas: not at `knobs --help` time
+    from services.repetition.service import prepare
+    from services.repetition.spec import load
+
     parsed = load(spec)
     endpoint: Endpoint | None = None
     if parsed.needs_cloud and parsed.distill.engine == "llm":
@@ -69,6 +74,8 @@ def report_cmd(
     benchmark: list[str] = typer.Option([], "--benchmark", help="Only these benchmarks (repeatable)."),
 ) -> None:
     """The K x condition table per protocol and benchmark, the fits in K, and the paper beside."""
+    from services.repetition.report import read
+
     with Context(knobs_home()) as ctx:
         result = read(ctx.store(), experiment)
     if benchmark:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from tqdm import tqdm
 
 from services.cli.output import emit_json, table
 from services.core.context import Context
-from services.shift.figures import Measurement, list_measurements, read_measurement
-from services.shift.hypothesis import DEMO_SPEC, Tested, list_verdicts, read_spec, run_test
-from services.shift.measure import ShiftOptions, build_request, measure, resolve_data
-from services.shift.tokens import example_tokens, render_html, render_terminal
+from services.shift import DEMO_SPEC
+
+if TYPE_CHECKING:
+    from services.shift.figures import Measurement
+    from services.shift.hypothesis import Tested
 
 app = typer.Typer(help="Per-example and per-token shift of a model, and data-set volatility "
                   "(README: Influence and volatility).", no_args_is_help=True)
@@ -45,6 +46,11 @@ def measure_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Measure every example's shift and the data set's volatility; every figure goes to the log."""
+    from tqdm import tqdm
+
+    from services.shift.figures import read_measurement
+    from services.shift.measure import ShiftOptions, build_request, measure, resolve_data
+
     options = ShiftOptions(lr=lr, optimizer=optimizer, metrics=metrics, tokens=tokens,
                            integrated_gradients=integrated_gradients,
                            truncate=not no_truncate, chunk=chunk)
@@ -70,6 +76,8 @@ def show_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """A measurement's figures, read back from the log."""
+    from services.shift.figures import read_measurement
+
     with Context() as ctx:
         found = read_measurement(ctx.store(), measurement_id)
     if json_out:
@@ -81,6 +89,8 @@ def show_cmd(
 @app.command("list")
 def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every measurement in the log, with its data set's volatility."""
+    from services.shift.figures import list_measurements
+
     with Context() as ctx:
         found = list_measurements(ctx.store())
     if json_out:
@@ -104,6 +114,8 @@ def tokens_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the token arrays as JSON."),
 ) -> None:
     """An example's tokens shaded by saliency in the terminal, and the same as an HTML page."""
+    from services.shift.tokens import example_tokens, render_html, render_terminal
+
     with Context() as ctx:
         found = example_tokens(ctx.store(), example, measurement_id)
         home = ctx.home
@@ -151,6 +163,8 @@ def hypothesis_cmd(
 ) -> None:
     """Test the compatibility hypothesis: does a data set's volatility, measured before training on
     it, predict what training learns, generalises and forgets? Records the verdict in the log."""
+    from services.shift.hypothesis import read_spec, run_test
+
     parsed = read_spec(spec)
     with Context() as ctx:
         tested = run_test(ctx.store(), parsed, ctx.home / "artifacts" / "hypothesis",
@@ -164,6 +178,8 @@ def hypothesis_cmd(
 @app.command("verdicts")
 def verdicts_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every hypothesis verdict in the log."""
+    from services.shift.hypothesis import list_verdicts
+
     with Context() as ctx:
         found = list_verdicts(ctx.store())
     if json_out:

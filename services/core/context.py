@@ -1,6 +1,8 @@
 """The connections one command or request needs: the event store and the Neo4j driver.
 
-Opened lazily, so `knobs events` works without Neo4j and `knobs query` without the store.
+Opened lazily, so `knobs events` works without Neo4j and `knobs query` without the store; and
+imported lazily too (the store's backends, the driver, the projector), so that importing this
+module, as every `knobs` command does to be listed in `knobs --help`, loads none of them.
 """
 
 from __future__ import annotations
@@ -8,22 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from events.errors import StoreUnavailable
-from events.settings import EventsSettings, knobs_home
-from events.store import EventStore
-from events.store.factory import open_store
+from events.home import knobs_home
 from graph.errors import GraphUnavailable
-from graph.projector import Projector
-from graph.settings import Neo4jSettings, driver_from
 from services.core.errors import Unavailable
 from services.infra import runtime
+
+if TYPE_CHECKING:
+    from events.settings import EventsSettings
+    from events.store import EventStore
+    from graph.projector import Projector
+    from graph.settings import Neo4jSettings
 
 T = TypeVar("T")
 
 
 def events_settings(home: Path) -> EventsSettings:
+    from events.settings import EventsSettings
+
     settings = EventsSettings()
     if settings.backend == "sqlite" and settings.sqlite_path is None:
         # The log of the Context's own home, not of $KNOBS_HOME: `Context(other_home)` must not
@@ -41,6 +47,8 @@ def events_settings(home: Path) -> EventsSettings:
 
 
 def neo4j_settings(home: Path) -> Neo4jSettings:
+    from graph.settings import Neo4jSettings
+
     settings = Neo4jSettings()
     if settings.uri:
         return settings
@@ -65,6 +73,8 @@ class Context:
 
     def store(self) -> EventStore:
         if self._store is None:
+            from events.store.factory import open_store
+
             try:
                 self._store = open_store(events_settings(self.home))
             except StoreUnavailable as exc:
@@ -73,12 +83,16 @@ class Context:
 
     def driver(self) -> Any:
         if self._driver is None:
+            from graph.settings import driver_from
+
             self._driver = driver_from(neo4j_settings(self.home))
         return self._driver
 
     def projector(self) -> Projector:
-        # One per Context: a Projector checks the graph's constraints and indexes once (0.3 s
-        # of round trips), and every request that catches the graph up would pay it again.
+        from graph.projector import Projector
+
+        # One per Context: a Projector checks the graph's constraints and indexes once, and
+        # every request that catches the graph up would pay that again.
         return self.attachment("projector", lambda: Projector(self.driver(), self.store()))
 
     def catch_up(self) -> int:

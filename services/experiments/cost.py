@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from events.models import JSONScalar, TrainingParams
+from services.experiments import DEFAULT_FLOPS_PER_SECOND as DEFAULT_FLOPS_PER_SECOND  # re-exported
 
-DEFAULT_FLOPS_PER_SECOND = 2e9
-"""A laptop CPU's sustained rate on small matmuls; pass a measured rate for a GPU."""
 CHAR_VOCAB_ESTIMATE = 256
 """The char tokenizer's vocabulary is the corpus alphabet; 256 bounds it from above."""
 

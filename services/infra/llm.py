@@ -27,6 +27,7 @@ import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.infra import runtime
+from services.infra.errors import LLMNotConfigured, LLMProvisioningError
 
 DEFAULT_PORT = 8088
 MODEL_ALIAS = "smollm2-135m-instruct"
@@ -47,14 +48,6 @@ def default_threads() -> int:
 
 
 NO_KEY = "none"
-
-
-class LLMProvisioningError(RuntimeError):
-    """The local LLM server could not be found, started or stopped; the message says what to do."""
-
-
-class LLMNotConfigured(RuntimeError):
-    """No LLM server is configured or running for this home; the message says what to do."""
 
 
 class LLMSettings(BaseSettings):

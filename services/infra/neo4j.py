@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from services.infra import runtime
+from services.infra.errors import Neo4jProvisioningError
 
 NEO4J_VERSION = "5.26.30"
 DEFAULT_BOLT_PORT = 7687
 DEFAULT_HTTP_PORT = 7474
 SERVER_SOURCES = Path(__file__).parent / "neo4j_server"
-
-
-class Neo4jProvisioningError(RuntimeError):
-    """Neo4j could not be installed, started or stopped; the message says what to do."""
 
 
 def install_dir() -> Path:

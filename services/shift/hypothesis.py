@@ -32,7 +32,6 @@ from services.core.version import code_version
 from services.shift.audit import verdict_stream
 from services.shift.verdict import Verdict, judge_result
 
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "data" / "demo-hypothesis.yaml"
 VERDICT_OPTIONS = {"resamples", "seed", "level", "alpha", "predictor"}
 
 
