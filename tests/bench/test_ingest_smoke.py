@@ -49,12 +49,14 @@ def test_ingest_benchmark_end_to_end(
         figures = json.loads(out.read_text())
         runs, events = RECORDS // BENCHMARKS, RECORDS + RECORDS // BENCHMARKS
         assert figures["records"] == RECORDS and figures["events"] == events
-        for key in ("knobs_append", "knobs_projection", "knobs_end_to_end", "mlflow", "bare_sqlite"):
+        for key in ("knobs_append", "knobs_projection", "knobs_end_to_end", "knobs_following", "mlflow",
+                    "bare_sqlite"):
             result = figures["results"][key]
             assert result["records"] == RECORDS
             assert result["seconds"] > 0 and result["records_per_s"] > 0
         assert set(figures["ratios"]) == {
             "knobs_append_over_mlflow", "knobs_end_to_end_over_mlflow", "knobs_append_over_bare_sqlite",
+            "knobs_following_over_mlflow",
         }
         assert all(v > 0 for v in figures["ratios"].values())
         assert figures["checks"]["ok"] is True
