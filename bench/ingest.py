@@ -206,10 +206,10 @@ def neo4j_connection(home: Path) -> Iterator[dict[str, Any]]:
 
 def wipe_graph(driver: Any) -> None:
     """Empty the graph in batches (a single DETACH DELETE of a big graph exhausts the heap)."""
+    from graph.projector import wipe
+
     with driver.session() as session:
-        session.run(
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-        ).consume()
+        wipe(session)
 
 
 def bench_knobs_project(store: EventStore, driver: Any, records: int, batch_size: int) -> Result:

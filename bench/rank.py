@@ -454,7 +454,10 @@ def bench_api(url: str, token: str, benchmark: str, repeats: int,
             return answer
 
         def caught_up() -> None:
+            deadline = time.monotonic() + 600
             while client.get("/v1/health").json()["projection"]["lag"] != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the graph did not catch up with the log within 10 minutes")
                 time.sleep(0.01)
 
         start = time.perf_counter()
@@ -803,9 +806,10 @@ def report(timings: dict[str, Timing], ratios: dict[str, float], sobol: dict[str
         f"{info['mlflow_log_s']:.0f} s" + (" (CAPPED with --mlflow-runs: MLflow searches fewer runs "
                                            "than the others see)" if capped else ""),
         "",
-        "rank latency, seconds (cold: a ranking not recorded before, computed, appended and projected; "
-        "repeat: the same question at the same evidence, answered with the recorded ranking; 'first' "
-        "is a tool's first call):",
+        "rank latency, seconds (cold: a ranking not recorded before, computed and appended -- the API "
+        "answers then and projects its links into the graph right after, the second row waits for "
+        "that; the CLI and in-process calls project before returning; repeat: the same question at "
+        "the same evidence, answered with the recorded ranking; 'first' is a tool's first call):",
         table(["tool", "p50", "p95", "p50 / knobs API cold", "n", "first", "note"], rows),
         "",
         "ratios (latency p50):",

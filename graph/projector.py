@@ -29,6 +29,7 @@ from events.models.base import Event
 from events.store.port import EventStore, StoredEvent
 from graph.errors import GraphUnavailable, ProjectionFailed, RebuildInProgress, translated
 from graph.handlers import HANDLERS, HUB_STATEMENTS, Fast, Row
+from graph.handlers.common import StoreLookup
 from graph.schema import ensure_schema
 
 log = logging.getLogger("knobs.graph.projector")
@@ -64,6 +65,19 @@ RETURN p.position AS position
 _SET_CHECKPOINT = "MATCH (p:Projection {id: $id}) SET p.position = $position, p.hash = $hash"
 
 _READ_CHECKPOINT = "MATCH (p:Projection {id: $id}) RETURN p.position AS position, p.hash AS hash"
+
+
+def wipe(session: neo4j.Session, keep: str | None = None) -> None:
+    """Delete every node and relationship (but the checkpoint named `keep`), in batches.
+
+    Relationships first, then the nodes: a DETACH DELETE of a hub (the Experiment of 100k runs,
+    a ParameterValue they share) takes all its relationships in one inner transaction, which ran
+    Neo4j's 1 GiB heap out at 100k runs. CALL ... IN TRANSACTIONS needs an auto-commit query.
+    """
+    session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
+    spared = "WHERE NOT (n:Projection AND n.id = $keep) " if keep is not None else ""
+    session.run(f"MATCH (n) {spared}CALL (n) {{ DELETE n }} IN TRANSACTIONS OF 10000 ROWS",
+                keep=keep).consume()
 
 
 @dataclass(frozen=True)
@@ -239,13 +253,7 @@ class Projector:
                 {"id": CHECKPOINT_ID, "rebuilding": REBUILDING}, database_=self.database,
             )
             with self.driver.session(database=self.database) as session:
-                # Batches of their own: one transaction over a big graph would need its
-                # whole size in memory. CALL ... IN TRANSACTIONS needs an auto-commit query.
-                session.run(
-                    "MATCH (n) WHERE NOT (n:Projection AND n.id = $id) "
-                    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
-                    id=CHECKPOINT_ID,
-                ).consume()
+                wipe(session, keep=CHECKPOINT_ID)
             self.driver.execute_query(
                 _SET_CHECKPOINT, {"id": CHECKPOINT_ID, "position": 0, "hash": None},
                 database_=self.database,
@@ -361,7 +369,7 @@ class Projector:
         for event_type, handler in HANDLERS.items():
             batch = by_type.get(event_type)
             if batch:
-                rows = handler.build(batch, self.store.read_positions)
+                rows = handler.build(batch, StoreLookup(self.store))
                 if rows:
                     statements.append(_Statement(handler.cypher, rows, handler.fast))
                 if handler.fast is not None:

@@ -106,5 +106,8 @@ class PostgresEventStore(SQLEventStore):
     def _list(self, values: Sequence[Any]) -> Any:
         return list(values)
 
+    def _json_field(self, name: str) -> str:
+        return f"(data::jsonb) ->> '{name}'"
+
     def close(self) -> None:
         self._pool.close()

@@ -8,6 +8,7 @@ log-wide append lock (`_locked_transaction`).
 from __future__ import annotations
 
 import json
+import re
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -17,7 +18,9 @@ from typing import Any, Protocol
 
 from events.canonical import GENESIS_HASH, canonical_json, chain_hash
 from events.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidEvent
-from events.store.port import Appended, EventStore, NewEvent, StoredEvent, record_of
+from events.store.port import Appended, EventFields, EventStore, NewEvent, StoredEvent, record_of
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 COLUMNS = (
     "position, event_id, stream_id, stream_version, type, schema_version, data, "
@@ -177,6 +180,22 @@ class SQLEventStore(EventStore):
     @abstractmethod
     def _list(self, values: Sequence[Any]) -> Any:
         """A list of values as the driver passes it to `_member`'s placeholder."""
+
+    @abstractmethod
+    def _json_field(self, name: str) -> str:
+        """SQL reading the top-level field `name` (checked to be a plain identifier) of `data`."""
+
+    def read_fields(self, positions: Sequence[int], names: Sequence[str]) -> list[EventFields]:
+        if not positions:
+            return []
+        for name in names:
+            if not _FIELD_NAME.fullmatch(name):
+                raise ValueError(f"not a plain field name: {name!r}")
+        picked = "".join(f", {self._json_field(name)}" for name in names)
+        sql = (f"SELECT position, event_id, type, schema_version{picked} FROM events "
+               f"WHERE {self._member('position')} ORDER BY position")
+        return [EventFields(int(row[0]), row[1], row[2], int(row[3]), dict(zip(names, row[4:], strict=True)))
+                for row in self._fetch(sql, [self._list(sorted(set(positions)))])]
 
     def append(
         self,

@@ -98,6 +98,9 @@ class SQLiteEventStore(SQLEventStore):
     def _list(self, values: Sequence[Any]) -> Any:
         return json.dumps(list(values))
 
+    def _json_field(self, name: str) -> str:
+        return f"json_extract(data, '$.{name}')"
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -44,19 +44,36 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, Protocol
 
 from events.canonical import canonical_json
 from events.models.base import Event
-from events.store.port import StoredEvent
+from events.store.port import EventFields, EventStore, StoredEvent
 
 # Fixed forever: relationship ids are uuid5(RELATIONSHIP_NAMESPACE, canonical JSON of
 # [type, start id, end id]). Changing it would change every relationship id.
 RELATIONSHIP_NAMESPACE = uuid.UUID("6f1d3c2a-8b4e-5a7f-9c0d-1e2f3a4b5c6d")
 
 Row = dict[str, Any]
-Lookup = Callable[[Sequence[int]], list[StoredEvent]]
-"""Reads stored events by position (the store's `read_positions`)."""
+class Lookup(Protocol):
+    """Reads the events a batch cites: whole (`read_positions`) or a few fields (`read_fields`)."""
+
+    def __call__(self, positions: Sequence[int]) -> list[StoredEvent]: ...
+
+    def fields(self, positions: Sequence[int], names: Sequence[str]) -> list[EventFields]: ...
+
+
+@dataclass(frozen=True)
+class StoreLookup:
+    """The Lookup of a store."""
+
+    store: EventStore
+
+    def __call__(self, positions: Sequence[int]) -> list[StoredEvent]:
+        return self.store.read_positions(positions)
+
+    def fields(self, positions: Sequence[int], names: Sequence[str]) -> list[EventFields]:
+        return self.store.read_fields(positions, names)
 
 
 # ---------------------------------------------------------------------------- ids

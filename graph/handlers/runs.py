@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from events.canonical import canonical_json
@@ -337,21 +338,37 @@ def score_row(stored: StoredEvent, event: BenchmarkScored) -> Row:
     }
 
 
-def _current(stored: StoredEvent, model: type[Event]) -> dict[str, Any]:
-    """The payload of an event a ranking cites, as its current model reads it.
+_CITED_FIELDS = ("experiment", "run_id", "benchmark")
+"""What a ranking's projection needs of each event it cites: enough to name its node."""
 
-    A ranking cites up to two events per run, and validating each with pydantic costs more
-    than the rest of its projection. These events come before the ranking in the log, so
-    the projector has decoded them already (it stops at the first it cannot): a payload at
-    the current schema_version is what its model holds; an older one is upcast by decoding.
+
+@dataclass(frozen=True)
+class Cited:
+    event_id: str
+    event_type: str
+    fields: dict[str, Any]
+
+
+def cited_events(positions: Sequence[int], lookup: Lookup) -> dict[int, Cited]:
+    """The events a ranking cites, by position: three fields each, read without their payloads.
+
+    A ranking cites up to two events per run, and reading and validating whole payloads cost
+    more than the rest of its projection. A payload at the current schema_version holds the
+    fields as its model does; an older one is read whole and upcast by decoding.
     """
-    if stored.schema_version == model.schema_version:
-        return stored.data
-    return stored.decode().model_dump()
+    current = {RunRecorded.event_type: RunRecorded.schema_version,
+               BenchmarkScored.event_type: BenchmarkScored.schema_version}
+    found = lookup.fields(positions, _CITED_FIELDS)
+    cited = {f.position: Cited(f.event_id, f.event_type, f.fields) for f in found}
+    older = [f.position for f in found
+             if f.event_type in current and f.schema_version != current[f.event_type]]
+    for stored in lookup(older) if older else []:
+        cited[stored.position] = Cited(stored.event_id, stored.event_type, stored.decode().model_dump())
+    return cited
 
 
-def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, StoredEvent]) -> Row:
-    """`used` holds the stored events at the ranking's used_events positions."""
+def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Cited]) -> Row:
+    """`used` holds the events at the ranking's used_events positions (`cited_events`)."""
     node = event.ranking_id
     scores: list[Row] = []
     runs: list[Row] = []
@@ -361,12 +378,11 @@ def ranking_row(stored: StoredEvent, event: RankingDerived, used: dict[int, Stor
             # Not in the log as named, or not before the ranking: `knobs audit` reports it,
             # the graph omits it (linking it would depend on how the log was batched).
             continue
+        data = target.fields
         if target.event_type == BenchmarkScored.event_type:
-            data = _current(target, BenchmarkScored)
             score = score_node_id(data["experiment"], data["run_id"], data["benchmark"])
             scores.append({"id": score, "rel_id": rel_id("WAS_DERIVED_FROM", node, score)})
         elif target.event_type == RunRecorded.event_type:
-            data = _current(target, RunRecorded)
             run = run_node_id(data["experiment"], data["run_id"])
             runs.append({"id": run, "rel_id": rel_id("USED_RUN", node, run)})
     parameters = [
@@ -465,5 +481,5 @@ def _rankings(batch: Sequence[tuple[StoredEvent, Event]], lookup: Lookup) -> lis
     wanted = sorted({
         ref.position for _, event in batch if isinstance(event, RankingDerived) for ref in event.used_events
     })
-    used = {stored.position: stored for stored in lookup(wanted)} if wanted else {}
+    used = cited_events(wanted, lookup) if wanted else {}
     return [ranking_row(stored, event, used) for stored, event in batch if isinstance(event, RankingDerived)]

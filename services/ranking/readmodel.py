@@ -32,9 +32,9 @@ from services.core.context import Context
 from services.ranking.analysis.ofat import Observation
 
 _PAGE = 20_000
-_REMEMBERED_WEIGHT = 400_000
-"""How much the remembered rankings may hold, in cited events (~150 bytes each in memory): twenty
-rankings of 10k runs, two of 100k. The least recently asked goes first."""
+_REMEMBERED_WEIGHT = 200_000
+"""How much the remembered rankings may hold, in cited events (~500 bytes each in memory, as
+pydantic objects): ten rankings of 10k runs, one of 100k. The least recently asked goes first."""
 
 _TYPES = (RunRecorded.event_type, BenchmarkScored.event_type, ExperimentDeclared.event_type)
 _CURRENT_VERSION = {t: m.schema_version for t, m in
@@ -110,10 +110,12 @@ class ScoreTable:
                 if run is None:
                     continue  # a score whose run is not recorded yet: the graph has a bare run
                 score = scores[run_id]
+                # The run's own dicts, not copies (100 MB at 100k runs): observations are read,
+                # never written, by every analysis.
                 observations.append(Observation(
-                    run_id=run_id, params=dict(run.params), score=score.value, seed=run.seed,
+                    run_id=run_id, params=run.params, score=score.value, seed=run.seed,
                     positions=tuple(sorted({*run.positions, *score.positions})),
-                    costs=dict(run.costs), stderr=score.stderr,
+                    costs=run.costs, stderr=score.stderr,
                 ))
                 cited[run_id] = Cited((run.position, run.event_id), (score.position, score.event_id))
             return Evidence(observations, cited, self._version(experiment, benchmark))

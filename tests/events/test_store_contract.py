@@ -105,6 +105,23 @@ def test_read_stream_positions_and_stream_version(store: EventStore) -> None:
     assert store.read_positions([]) == []
 
 
+def test_read_fields_picks_top_level_fields_without_the_payload(store: EventStore) -> None:
+    # Given a run and its score
+    store.append([NewEvent(run("r/1", lr="0.1")),
+                  NewEvent(BenchmarkScored(experiment="e", run_id="r/1", benchmark="bleu 'dev'", value=2.5))])
+    # When two string fields and one missing field are read by position
+    found = store.read_fields([2, 1, 99], ["run_id", "benchmark"])
+    # Then each event comes back with its id, type and version, and just those fields
+    whole = store.read_positions([1, 2])
+    assert [(f.position, f.event_id, f.event_type, f.schema_version) for f in found] == \
+        [(s.position, s.event_id, s.event_type, s.schema_version) for s in whole]
+    assert [f.fields for f in found] == [{"run_id": "r/1", "benchmark": None},
+                                         {"run_id": "r/1", "benchmark": "bleu 'dev'"}]
+    assert store.read_fields([], ["run_id"]) == []
+    with pytest.raises(ValueError, match="not a plain field name"):
+        store.read_fields([1], ["run_id') --"])
+
+
 def test_an_idempotency_key_appended_twice_is_stored_once(store: EventStore) -> None:
     # Given an event appended with a key
     [first] = store.append([cited("s1", key="import:vaswani2017")])

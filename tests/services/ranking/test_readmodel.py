@@ -118,10 +118,10 @@ def test_remembered_rankings_are_bounded_by_the_events_they_hold(tmp_path: Path)
     from events.store.sqlite import SQLiteEventStore
 
     table = ScoreTable(SQLiteEventStore(tmp_path / "events.sqlite3"))
-    table.remember("a", "ranking a", 200_000)
-    table.remember("b", "ranking b", 200_000)
+    table.remember("a", "ranking a", 100_000)
+    table.remember("b", "ranking b", 100_000)
     assert table.recall("a") == "ranking a"  # asked again: now the most recent
-    table.remember("c", "ranking c", 200_000)
+    table.remember("c", "ranking c", 100_000)
     assert table.recall("b") is None and table.recall("a") == "ranking a" and table.recall("c") == "ranking c"
     table.remember("huge", "ranking of a million runs", 2_000_000)  # kept alone rather than not at all
     assert table.recall("huge") and table.recall("a") is None and table.recall("c") is None
