@@ -23,7 +23,7 @@ log = logging.getLogger("knobs.api")
 @router.post("/rankings", status_code=201)
 def post_ranking(body: RankIn, ctx: ContextDep, _: WriteScope, after: BackgroundTasks) -> dict[str, object]:
     """Answered once the ranking is in the log with its citations; its links in the graph are
-    projected right after the response (the audit and the pages catch up before they read)."""
+    projected right after the response (the audit route catches up before it reads)."""
     options = RankOptions(baseline_run=body.baseline, method=body.method, as_of=body.as_of,
                           without=tuple(body.without), direction=body.direction,
                           bootstrap_seed=body.seed)
