@@ -67,7 +67,7 @@ BREAKAGES = {
     # the statistics reaching up into the ranking that calls them
     "analysis imports the audit": (
         "services/ranking/analysis/ofat.py", "from services.ranking import audit",
-        "services.ranking: matrix, suggest, audit -> rank -> evidence -> analysis",
+        "services.ranking: callers -> rank -> evidence -> readmodel -> analysis",
     ),
     # a domain reaching past core into the local services
     "export imports infra": (
