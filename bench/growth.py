@@ -112,7 +112,7 @@ def peak_rss_mib(pid: int) -> float | None:
 def rank_through_api(home: Path, workdir: Path, benchmark: str, colds: int, repeats: int) -> dict[str, Any]:
     import httpx
 
-    from bench.rank import api_server, percentile, timed
+    from bench.rank import api_server, percentile, timed, wait_until_projected
 
     with api_server(home, workdir) as served, \
             httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.token}"},
@@ -125,20 +125,12 @@ def rank_through_api(home: Path, workdir: Path, benchmark: str, colds: int, repe
             answer: dict[str, Any] = response.json()
             return answer
 
-        def caught_up() -> None:  # the API projects a new ranking's links after answering
-            deadline = time.monotonic() + 900
-            while client.get("/v1/health").json()["projection"]["lag"] != 0:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the graph did not catch up with the log within 15 minutes; "
-                                       f"see {workdir / 'serve.log'}")
-                time.sleep(0.02)
-
         def cold_ranking(seed: int) -> tuple[float, float, dict[str, Any]]:
             """Seconds to the answer, seconds until the graph holds the links; the answer."""
             start = time.perf_counter()
             answer = post(seed)
             answered = time.perf_counter() - start
-            caught_up()
+            wait_until_projected(client, 900)
             return answered, time.perf_counter() - start, answer
 
         first_s, first_linked_s, first = cold_ranking(0)

@@ -432,6 +432,16 @@ def api_server(home: Path, workdir: Path) -> Iterator[Served]:
         log.close()
 
 
+def wait_until_projected(client: Any, limit_s: float) -> None:
+    """Poll the server's health until the graph holds the whole log (the API projects a new
+    ranking's links after answering); RuntimeError after `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    while client.get("/v1/health").json()["projection"]["lag"] != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the graph did not catch up with the log within {limit_s:.0f} s")
+        time.sleep(0.01)
+
+
 def bench_api(url: str, token: str, benchmark: str, repeats: int,
               colds: int) -> tuple[Timing, Timing, Timing]:
     """POST /v1/rankings: the first ranking after the server started, then `colds` new rankings of
@@ -454,11 +464,7 @@ def bench_api(url: str, token: str, benchmark: str, repeats: int,
             return answer
 
         def caught_up() -> None:
-            deadline = time.monotonic() + 600
-            while client.get("/v1/health").json()["projection"]["lag"] != 0:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the graph did not catch up with the log within 10 minutes")
-                time.sleep(0.01)
+            wait_until_projected(client, 600)
 
         start = time.perf_counter()
         first = post()
