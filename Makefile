@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KNOBS_HOME ?= $(CURDIR)/.knobs
 
-.PHONY: setup demo test check lint typecheck imports pytest bench services-up services-down clean
+.PHONY: setup demo test soak check lint typecheck imports pytest bench services-up services-down clean
 
 setup: $(STAMP) .system-deps
 	@$(BIN)/knobs services install
@@ -47,6 +47,11 @@ pytest: setup
 check: lint typecheck imports
 
 test: setup check pytest
+
+# The fault matrix and the hostile-input suites at their full counts (tests/faults.py); `make test`
+# runs the same rows with reduced counts.
+soak: setup
+	KNOBS_SOAK=1 $(BIN)/pytest -m faults -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python -m bench.ingest
