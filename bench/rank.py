@@ -396,8 +396,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def api_server(home: Path, workdir: Path) -> Iterator[Served]:
-    """`knobs serve` in a subprocess with a write token of its home, until the block ends."""
+def api_server(home: Path, workdir: Path, workers: int = 1) -> Iterator[Served]:
+    """`knobs serve` (with `workers` processes) in a subprocess with a write token of its home,
+    until the block ends."""
     import httpx
 
     from services.access.tokens import create_token
@@ -407,8 +408,8 @@ def api_server(home: Path, workdir: Path) -> Iterator[Served]:
     port = pick_port(8765)
     log = (workdir / "serve.log").open("wb")
     start = time.perf_counter()
-    proc = subprocess.Popen([*knobs_command(), "serve", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen([*knobs_command(), "serve", "--port", str(port), "--workers", str(workers)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

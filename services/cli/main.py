@@ -68,15 +68,24 @@ for _name, _command in plugins.commands().items():
 def serve(
     host: str = typer.Option(None, help="Interface to bind (default KNOBS_API_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default KNOBS_API_PORT or 8000)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Server processes (each with its own connections; "
+                                "any of them may project the graph, one batch at a time)."),
 ) -> None:
     """Serve the HTTP API (FastAPI) until interrupted."""
     import uvicorn
 
-    from services.api.app import create_app
     from services.core.settings import ApiSettings
 
     settings = ApiSettings()
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if workers == 1:
+        from services.api.app import create_app
+
+        uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
+    else:
+        # Several processes need the app by name: each worker builds its own from the environment.
+        uvicorn.run("services.api.app:create_app", factory=True, workers=workers, host=bind_host,
+                    port=bind_port, log_level="info")
 
 
 @app.command()
