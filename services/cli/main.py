@@ -31,6 +31,7 @@ from services.cli.export_cmd import app as export_app
 from services.cli.importing_cmd import import_app
 from services.cli.mcp_cmd import register as register_mcp
 from services.cli.queries_cmd import register as register_queries
+from services.cli.serve_cmd import LogLevel, run_server
 from services.core import plugins
 from services.core.errors import BadInput, ServiceError
 from services.infra.errors import LLMNotConfigured, LLMProvisioningError, Neo4jProvisioningError
@@ -66,26 +67,21 @@ for _name, _command in plugins.commands().items():
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="Interface to bind (default KNOBS_API_HOST or 127.0.0.1)."),
+    host: str = typer.Option(None, help="Interface to bind (default KNOBS_API_HOST or 127.0.0.1); "
+                             "anything but loopback without TLS prints a warning."),
     port: int = typer.Option(None, help="Port (default KNOBS_API_PORT or 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="Server processes (each with its own connections; "
-                                "any of them may project the graph, one batch at a time)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Server processes (each with its own connections "
+                                "and rate-limit buckets; any of them may project the graph, one batch "
+                                "at a time)."),
+    log_level: LogLevel = typer.Option(LogLevel.info, help="Log level; tokens are masked at every level."),
+    ssl_certfile: Path = typer.Option(None, help="TLS certificate (PEM), with --ssl-keyfile: serve HTTPS."),
+    ssl_keyfile: Path = typer.Option(None, help="TLS private key (PEM), with --ssl-certfile."),
 ) -> None:
-    """Serve the HTTP API (FastAPI) until interrupted."""
-    import uvicorn
-
+    """Serve the HTTP API (FastAPI) and the dashboard until interrupted."""
     from services.core.settings import ApiSettings
 
     settings = ApiSettings()
-    bind_host, bind_port = host or settings.host, port or settings.port
-    if workers == 1:
-        from services.api.app import create_app
-
-        uvicorn.run(create_app(), host=bind_host, port=bind_port, log_level="info")
-    else:
-        # Several processes need the app by name: each worker builds its own from the environment.
-        uvicorn.run("services.api.app:create_app", factory=True, workers=workers, host=bind_host,
-                    port=bind_port, log_level="info")
+    run_server(host or settings.host, port or settings.port, workers, log_level, ssl_certfile, ssl_keyfile)
 
 
 @app.command()

@@ -38,3 +38,13 @@ class Unavailable(ServiceError):
     """A backing service (store, Neo4j) cannot be reached."""
 
     status_code = 503
+
+
+class RateLimited(ServiceError):
+    """Too many requests for one token or one address; `retry_after_s` says when to try again."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

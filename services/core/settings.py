@@ -16,8 +16,15 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     token: str | None = None
-    """A write token from the environment (for deployments); more live in $KNOBS_HOME."""
+    """An admin token from the environment (for deployments); more live in $KNOBS_HOME."""
     read_token: str | None = None
+    # Per-token request limits (token bucket; a token may carry its own, `knobs token create
+    # --rate-per-s`). Generous: 50 clients sharing one token stay well under them.
+    rate_per_s: float = 200.0
+    burst: int = 400
+    # Failed token checks per client address: guessing tokens is throttled to about one a second.
+    failed_auth_per_s: float = 1.0
+    failed_auth_burst: int = 20
     cypher_timeout_s: float = 10.0
     cypher_row_limit: int = 1000
     max_batch: int = 10_000

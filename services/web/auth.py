@@ -1,17 +1,21 @@
 """Who may see the pages: the API's bearer tokens, kept after a login form in a cookie
 (HttpOnly, so no script can read it; SameSite=Strict, so no other site's page can send it).
 A read-only token sees every page; pages only read, and the one form that writes (rank now)
-needs a write token."""
+needs an append token. Pages and `/v1` ask the same gate (services/access/gate.py): scope,
+expiry, revocation and rate limits are one rule whichever way a token comes in."""
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
-from services.access.tokens import Scope, scope_of
+from services.access.gate import Gate
+from services.access.tokens import Grant, Scope
 from services.core.context import Context
+from services.core.errors import Unauthorized
 from services.core.settings import ApiSettings
 
 COOKIE = "knobs_token"
@@ -24,10 +28,28 @@ def page_context(request: Request) -> Context:
     return ctx
 
 
-def token_scope(request: Request, token: str) -> Scope | None:
-    ctx: Context = request.app.state.context
-    settings: ApiSettings = request.app.state.settings
-    return scope_of(ctx.home, token, settings.token, settings.read_token) if token else None
+_gate_lock = threading.Lock()
+
+
+def gate(request: Request) -> Gate:
+    """The serving app's one gate (its rate limits are per process), made on first use."""
+    state = request.app.state
+    with _gate_lock:
+        if getattr(state, "gate", None) is None:
+            ctx: Context = state.context
+            settings: ApiSettings = state.settings
+            state.gate = Gate(ctx.home, settings)
+    made: Gate = state.gate
+    return made
+
+
+def client_of(request: Request) -> str:
+    # The socket's peer, not X-Forwarded-For: a header any guesser could vary per request.
+    return request.client.host if request.client else "unknown"
+
+
+def authorize(request: Request, token: str, needed: Scope) -> Grant:
+    return gate(request).authorize(token, needed, client_of(request))
 
 
 def presented(request: Request) -> tuple[str, bool]:
@@ -51,12 +73,15 @@ def safe_next(target: str | None) -> str:
 
 
 def require_page(request: Request) -> Scope:
-    """The caller's scope, or a redirect to the login form that comes back here."""
-    scope = token_scope(request, presented_token(request))
-    if scope is None:
+    """The caller's scope, or a redirect to the login form (saying why) that comes back here.
+    A rate-limited caller gets the 429 itself: a login form would not help."""
+    try:
+        return authorize(request, presented_token(request), "read").scope
+    except Unauthorized as exc:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(status_code=303, headers={"Location": f"{LOGIN}?next={quote(back)}"})
-    return scope
+        why = "" if not presented_token(request) else f"&why={quote(str(exc))}"
+        raise HTTPException(status_code=303,
+                            headers={"Location": f"{LOGIN}?next={quote(back)}{why}"}) from None
 
 
 PageScope = Annotated[Scope, Depends(require_page)]

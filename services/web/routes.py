@@ -1,6 +1,6 @@
 """The dashboard's core pages: login, the experiments (live status) and the ranking pages.
 Each page reads recorded facts (the log, the graph's named queries) and never writes; the
-"rank now" form appends a ranking and needs a write token, like `POST /v1/rankings`."""
+"rank now" form appends a ranking and needs an append token, like `POST /v1/rankings`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from services.access.tokens import allows
 from services.core.context import Context
-from services.core.errors import BadInput, Forbidden, NotFound, ServiceError
+from services.core.errors import BadInput, Forbidden, NotFound, ServiceError, Unauthorized
 from services.experiments.status import Summary, Tracker, experiment_status
 from services.figures import ranking as ranking_figures
 from services.queries.named import run_named
 from services.ranking.rank import rank
 from services.ranking.recorded import all_rankings, latest_rankings, recorded_ranking
-from services.web.auth import COOKIE, PageScope, page_context, safe_next, token_scope
+from services.web.auth import COOKIE, PageScope, authorize, page_context, safe_next
 from services.web.render import STATIC, error_page, page
 
 router = APIRouter(include_in_schema=False)
@@ -38,8 +39,8 @@ def static(name: str) -> Response:
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/ui/", failed: int = 0) -> HTMLResponse:
-    return page(request, "login.html", next=safe_next(next), failed=bool(failed))
+def login_form(request: Request, next: str = "/ui/", failed: int = 0, why: str = "") -> HTMLResponse:
+    return page(request, "login.html", next=safe_next(next), failed=bool(failed or why), why=why[:300])
 
 
 @router.post("/ui/login")
@@ -47,8 +48,10 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui/"])[0])
-    if token_scope(request, token) is None:
-        return RedirectResponse(f"/ui/login?failed=1&next={quote(target)}", status_code=303)
+    try:
+        authorize(request, token, "read")
+    except Unauthorized as exc:  # the reason names the token's id, never the token
+        return RedirectResponse(f"/ui/login?next={quote(target)}&why={quote(str(exc))}", status_code=303)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")
@@ -154,9 +157,9 @@ def ranking_page(request: Request, ranking_id: str, scope: PageScope) -> HTMLRes
 @router.post("/ui/experiments/{name}/rank")
 async def rank_now(request: Request, name: str, scope: PageScope) -> Response:
     """Rank one benchmark now (a RankingDerived is appended), then show it. Needs a write token."""
-    if scope != "write":
+    if not allows(scope, "append"):
         return error_page(request, Forbidden("this token is read-only: ranking appends a RankingDerived "
-                                             "event, which needs a write token"))
+                                             "event, which needs a token of scope append"))
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     benchmark = (form.get("benchmark") or [""])[0]
     try:
