@@ -21,6 +21,11 @@ MAX_KEYS = 10_000
 class _Bucket:
     level: float
     at: float
+    rate: float
+    burst: int
+
+    def full(self, t: float) -> bool:
+        return self.level + (t - self.at) * self.rate >= self.burst
 
 
 class Limiter:
@@ -33,15 +38,18 @@ class Limiter:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= MAX_KEYS:
-                self._forget_full(rate, burst, t)
-            bucket = self._buckets[key] = _Bucket(level=float(burst), at=t)
+                self._forget(t)
+            bucket = self._buckets[key] = _Bucket(level=float(burst), at=t, rate=rate, burst=burst)
+        bucket.rate, bucket.burst = rate, burst  # a setting or a token's override may change
         bucket.level = min(float(burst), bucket.level + (t - bucket.at) * rate)
         bucket.at = t
         return bucket
 
-    def _forget_full(self, rate: float, burst: int, t: float) -> None:
-        full = [k for k, b in self._buckets.items() if b.level + (t - b.at) * rate >= burst]
-        for k in full or list(self._buckets)[: len(self._buckets) // 2]:
+    def _forget(self, t: float) -> None:
+        """Full buckets carry no state worth keeping; if none is full, the least recently used half."""
+        full = [k for k, b in self._buckets.items() if b.full(t)]
+        oldest = sorted(self._buckets, key=lambda k: self._buckets[k].at)[: len(self._buckets) // 2]
+        for k in full or oldest:
             del self._buckets[k]
 
     def wait(self, key: str, rate: float, burst: int) -> float:

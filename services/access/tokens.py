@@ -187,7 +187,8 @@ def revoke(home: Path, id_or_name: str) -> Entry:
     with _locked(home) as path:
         entries = _read(path)
         by_id = [e for e in entries if e.id == wanted]
-        matches = by_id or [e for e in entries if e.name == wanted]
+        # By name, only tokens still active: an old revoked "ci" does not make "ci" ambiguous
+        matches = by_id or [e for e in entries if e.name == wanted and not e.revoked]
         if not matches:
             raise NotFound(f"no token with id or name {wanted!r}; `knobs token list` shows them")
         if len(matches) > 1:
@@ -215,7 +216,8 @@ class Registry:
         self._entries: list[Entry] = []
         env: list[tuple[str | None, Scope, str]] = [(env_admin, "admin", "KNOBS_API_TOKEN"),
                                                     (env_read, "read", "KNOBS_API_READ_TOKEN")]
-        self._env = [(digest(t), Grant(id=f"env-{scope}", name=label, scope=scope)) for t, scope, label in env if t]
+        self._env = [(digest(t), Grant(id=f"env-{scope}", name=label, scope=scope))
+                     for t, scope, label in env if t]
 
     def entries(self) -> list[Entry]:
         try:

@@ -9,6 +9,10 @@ reads what to do next and the server keeps serving.
 
 Tools run synchronously on the server's event loop on purpose: the Context's SQLite
 connection belongs to the thread that opened it, and a stdio server has one client.
+
+Access goes through the API's gate (services/access/gate.py): the server starts only with a
+token of scope read or more, and checks it again before every tool call, so a token revoked
+or expired while the server runs is refused at once, with the reason, as a tool error.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 
 from events.errors import EventsError
+from events.home import knobs_home
 from events.models import ParameterRanking
 from events.store import EventStore
 from graph.errors import GraphError, GraphUnavailable
 from graph.readonly import run_readonly
+from services.access.gate import Gate
 from services.core.context import Context
 from services.core.errors import BadInput, NotFound, ServiceError, Unavailable
 from services.core.settings import ApiSettings
@@ -36,6 +42,7 @@ from services.ranking.suggest import suggest_spec
 from services.repetition.report import read as read_repetition
 
 T = TypeVar("T")
+STDIO = "stdio"  # the client "address" failed checks are counted under
 
 INSTRUCTIONS = """\
 knobs records training runs, benchmark scores and rankings of parameters ("knobs") as events,
@@ -56,8 +63,9 @@ QAPair, Distillation, Distillate, Cloud, Model).
 class _Session:
     """The server's one Context, opened on first use and reopened after a connection failure."""
 
-    def __init__(self, factory: Callable[[], Context]) -> None:
+    def __init__(self, factory: Callable[[], Context], guard: Callable[[], object] | None = None) -> None:
         self._factory = factory
+        self._guard = guard
         self._ctx: Context | None = None
 
     def context(self) -> Context:
@@ -72,6 +80,8 @@ class _Session:
 
     def call(self, fn: Callable[[Context], T]) -> T:
         try:
+            if self._guard is not None:
+                self._guard()
             return fn(self.context())
         except (Unavailable, GraphUnavailable) as exc:
             self.close()  # the next call reconnects
@@ -239,9 +249,11 @@ def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> di
 # ----------------------------------------------------------------------- the server
 
 
-def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
-    """The FastMCP server "knobs" with its tools; the Context opens on the first call."""
-    session = _Session(context_factory)
+def create_server(context_factory: Callable[[], Context] = Context,
+                  guard: Callable[[], object] | None = None) -> FastMCP:
+    """The FastMCP server "knobs" with its tools; the Context opens on the first call, and
+    `guard` (raising a ServiceError to refuse) runs before every tool call."""
+    session = _Session(context_factory, guard)
 
     @asynccontextmanager
     async def lifespan(_server: FastMCP) -> AsyncIterator[None]:
@@ -431,6 +443,9 @@ def create_server(context_factory: Callable[[], Context] = Context) -> FastMCP:
     return server
 
 
-def serve() -> None:
-    """Serve on stdin/stdout until the client closes the stream."""
-    create_server().run("stdio")
+def serve(token: str) -> None:
+    """Serve on stdin/stdout until the client closes the stream, if `token` may read; else
+    raise the gate's error (the command prints it and exits non-zero before serving)."""
+    gate = Gate(knobs_home(), ApiSettings())
+    gate.authorize(token, "read", STDIO)
+    create_server(guard=lambda: gate.authorize(token, "read", STDIO)).run("stdio")
