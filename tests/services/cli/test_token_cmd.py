@@ -21,7 +21,8 @@ def knobs(home: Path, *args: str) -> str:
 def test_create_list_and_revoke(tmp_path: Path) -> None:
     assert "no tokens yet" in knobs(tmp_path, "token", "list")
     # Given tokens of each scope, one expiring, one made with the old --read-only flag
-    admin = knobs(tmp_path, "token", "create", "--name", "ops", "--scope", "admin", "--expires-in", "12h").strip()
+    admin = knobs(tmp_path, "token", "create", "--name", "ops", "--scope", "admin",
+                  "--expires-in", "12h").strip()
     reader = knobs(tmp_path, "token", "create", "--name", "dash", "--read-only").strip()
     ci = knobs(tmp_path, "token", "create", "--name", "ci").strip()
     registry = Registry(tmp_path)
@@ -37,7 +38,8 @@ def test_create_list_and_revoke(tmp_path: Path) -> None:
     assert "revoked" in knobs(tmp_path, "token", "revoke", "dash")
     with pytest.raises(TokenRefused, match="revoked"):
         registry.check(reader)
-    assert "revoked 20" in next(line for line in knobs(tmp_path, "token", "list").splitlines() if "dash" in line)
+    dash = next(line for line in knobs(tmp_path, "token", "list").splitlines() if "dash" in line)
+    assert "revoked 20" in dash
 
 
 def test_unclear_requests_are_refused_with_what_to_do(tmp_path: Path) -> None:
