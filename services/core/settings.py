@@ -20,8 +20,8 @@ class ApiSettings(BaseSettings):
     read_token: str | None = None
     # Per-token request limits (token bucket; a token may carry its own, `knobs token create
     # --rate-per-s`). Generous: 50 clients sharing one token stay well under them.
-    rate_per_s: float = 200.0
-    burst: int = 400
+    rate_per_s: float = 500.0
+    burst: int = 1000
     # Failed token checks per client address: guessing tokens is throttled to about one a second.
     failed_auth_per_s: float = 1.0
     failed_auth_burst: int = 20
