@@ -4,34 +4,37 @@ revoked while it serves is refused at the next tool call, with the reason."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from pathlib import Path
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from typer.testing import CliRunner, Result
 
 from services.access.tokens import create_token, revoke
+from services.cli.main import app
+from services.core.errors import Unauthorized
 from tests.services.mcp.test_server import ROOT, answer, error_text
 
 
-def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli.main", "mcp"], env=env, cwd=ROOT,
-                          input="", capture_output=True, text=True, timeout=120)
+def _start(env: dict[str, str]) -> Result:
+    # In process: the token is checked before the server reads stdin, so nothing is served here
+    return CliRunner().invoke(app, ["mcp"], env=env)
 
 
 def test_mcp_does_not_start_without_a_valid_token(knobs_env: dict[str, str]) -> None:
     home = Path(knobs_env["KNOBS_HOME"])
-    bare = {k: v for k, v in knobs_env.items() if k not in ("KNOBS_MCP_TOKEN", "KNOBS_API_TOKEN")}
+    bare = {"KNOBS_MCP_TOKEN": "", "KNOBS_API_TOKEN": ""}
     # Without a token: it says which variable to set and how to make a token
     none = _start(bare)
-    assert none.returncode == 1 and "KNOBS_MCP_TOKEN" in none.stderr and none.stdout == ""
-    # With a revoked one: it says since when, and never prints the token
+    assert isinstance(none.exception, Unauthorized) and "KNOBS_MCP_TOKEN" in str(none.exception)
+    assert none.stdout == ""
+    # With a revoked one: it says since when, and never shows the token
     token = create_token(home, "old-agent", "read")
     revoke(home, "old-agent")
     refused = _start({**bare, "KNOBS_MCP_TOKEN": token})
-    assert refused.returncode == 1 and "was revoked on" in refused.stderr
-    assert token not in refused.stderr + refused.stdout
+    assert isinstance(refused.exception, Unauthorized) and "was revoked on" in str(refused.exception)
+    assert token not in str(refused.exception) + refused.output
 
 
 async def _revoked_while_serving(env: dict[str, str], home: Path) -> None:
