@@ -27,6 +27,14 @@ WHAT_MAY: dict[Scope, str] = {
 }
 
 
+class Refused(Unauthorized):
+    """A 401 with the reason in a word, for a page to show its own text rather than echo input."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Gate:
     def __init__(self, home: Path, settings: ApiSettings, limiter: Limiter | None = None) -> None:
         self.settings = settings
@@ -37,7 +45,7 @@ class Gate:
         """The caller's grant, or Unauthorized (401), Forbidden (403) or RateLimited (429)."""
         s = self.settings
         if not token:
-            raise Unauthorized(NO_TOKEN)
+            raise Refused(NO_TOKEN, "missing")
         failures = f"address:{client}"
         wait = self.limiter.wait(failures, s.failed_auth_per_s, s.failed_auth_burst)
         if wait:
@@ -49,7 +57,7 @@ class Gate:
             grant = self.registry.check(token)
         except TokenRefused as exc:
             self.limiter.take(failures, s.failed_auth_per_s, s.failed_auth_burst)
-            raise Unauthorized(str(exc)) from None  # no chained traceback that might carry input
+            raise Refused(str(exc), exc.reason) from None  # no chained traceback that might carry input
         rate = grant.rate_per_s or s.rate_per_s
         burst = grant.burst or s.burst
         wait = self.limiter.take(f"token:{grant.id}", rate, burst)

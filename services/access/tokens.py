@@ -18,10 +18,12 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -35,6 +37,10 @@ Scope = Literal["read", "append", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "append", "admin")
 LEVEL: dict[str, int] = {"read": 0, "append": 1, "admin": 2}
 CREATE_HINT = "create a new one with `knobs token create --name NAME`"
+USED_EVERY_S = 60.0
+"""How often a server writes when its tokens were last used: a token's first use at once, then
+at most once a minute, in a file of its own, so the token file (and its readers' caches) stay put."""
+log = logging.getLogger("knobs.access")
 
 
 def allows(granted: Scope, needed: Scope) -> bool:
@@ -129,14 +135,40 @@ def _locked(home: Path) -> Iterator[Path]:
         os.close(fd)
 
 
-def _write(path: Path, entries: list[Entry]) -> None:
+def _write_json(path: Path, data: object) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump([{k: v for k, v in asdict(e).items() if v is not None} for e in entries], fh, indent=2)
+        json.dump(data, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _write(path: Path, entries: list[Entry]) -> None:
+    _write_json(path, [{k: v for k, v in asdict(e).items() if v is not None} for e in entries])
+
+
+def used_path(home: Path) -> Path:
+    return home / "api-tokens-used.json"
+
+
+def last_used(home: Path) -> dict[str, str]:
+    """When each token was last accepted, to the minute (USED_EVERY_S), by id."""
+    path = used_path(home)
+    try:
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def record_uses(home: Path, uses: dict[str, str]) -> None:
+    with _locked(home):
+        merged = last_used(home)
+        for token_id, at in uses.items():  # ISO stamps in UTC compare as text
+            merged[token_id] = max(at, merged.get(token_id, ""))
+        _write_json(used_path(home), merged)
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -202,15 +234,26 @@ def revoke(home: Path, id_or_name: str) -> Entry:
     return done
 
 
+Reason = Literal["unknown", "expired", "revoked"]
+
+
 class TokenRefused(Exception):
     """A presented token that grants nothing, with the reason to show (never the token)."""
+
+    def __init__(self, message: str, reason: Reason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Registry:
     """The tokens a running process honours: the file's, re-read when it changes, and the env's."""
 
     def __init__(self, home: Path, env_admin: str | None = None, env_read: str | None = None) -> None:
+        self._home = home
         self._path = path_of(home)
+        self._uses: dict[str, str] = {}
+        self._seen_ids: set[str] = set()
+        self._flushed = time.monotonic()
         self._lock = threading.Lock()
         self._seen: tuple[int, int, int] | None = None
         self._entries: list[Entry] = []
@@ -250,14 +293,28 @@ class Registry:
             if hmac.compare_digest(presented, entry.sha256):
                 found = entry
         if found is None:
-            raise TokenRefused(f"this token is not known here; {CREATE_HINT}")
+            raise TokenRefused(f"this token is not known here; {CREATE_HINT}", "unknown")
         if isinstance(found, Grant):
             return found
         if found.revoked:
             raise TokenRefused(f"token {found.id} ({found.name!r}) was revoked on {found.revoked}; "
-                               f"{CREATE_HINT}")
+                               f"{CREATE_HINT}", "revoked")
         if found.expired(at or now()):
             raise TokenRefused(f"token {found.id} ({found.name!r}) expired on {found.expires}; "
-                               f"{CREATE_HINT}")
+                               f"{CREATE_HINT}", "expired")
+        self._used(found.id, at or now())
         return Grant(id=found.id, name=found.name, scope=found.scope, rate_per_s=found.rate_per_s,
                      burst=found.burst)
+
+    def _used(self, token_id: str, at: datetime) -> None:
+        with self._lock:
+            first = token_id not in self._seen_ids
+            self._seen_ids.add(token_id)
+            self._uses[token_id] = _stamp(at)
+            if not first and time.monotonic() - self._flushed < USED_EVERY_S:
+                return
+            pending, self._uses, self._flushed = self._uses, {}, time.monotonic()
+        try:
+            record_uses(self._home, pending)
+        except OSError as exc:  # bookkeeping never refuses a request
+            log.warning("could not record when tokens were last used in %s: %s", used_path(self._home), exc)

@@ -12,17 +12,18 @@ from services.api.deps import AdminScope, ContextDep
 router = APIRouter(prefix="/v1")
 
 
-def public(entry: tokens.Entry) -> dict[str, Any]:
+def public(entry: tokens.Entry, used: dict[str, str]) -> dict[str, Any]:
     return {"id": entry.id, "name": entry.name, "scope": entry.scope, "created": entry.created,
-            "expires": entry.expires, "revoked": entry.revoked, "rate_per_s": entry.rate_per_s,
-            "burst": entry.burst}
+            "expires": entry.expires, "last_used": used.get(entry.id), "revoked": entry.revoked,
+            "rate_per_s": entry.rate_per_s, "burst": entry.burst}
 
 
 @router.get("/tokens")
 def get_tokens(ctx: ContextDep, _: AdminScope) -> list[dict[str, Any]]:
-    return [public(e) for e in tokens.list_tokens(ctx.home)]
+    used = tokens.last_used(ctx.home)
+    return [public(e, used) for e in tokens.list_tokens(ctx.home)]
 
 
 @router.post("/tokens/{id_or_name}/revoke")
 def post_revoke(id_or_name: str, ctx: ContextDep, _: AdminScope) -> dict[str, Any]:
-    return public(tokens.revoke(ctx.home, id_or_name))
+    return public(tokens.revoke(ctx.home, id_or_name), tokens.last_used(ctx.home))

@@ -33,16 +33,17 @@ def token_create(
 
 @token_app.command("list")
 def token_list() -> None:
-    """The tokens of this KNOBS_HOME: id (the token's visible prefix), name, scope, dates; never a secret."""
+    """The tokens of this KNOBS_HOME: id (the token's visible prefix), name, scope, dates (last use to
+    the minute); never a secret."""
     entries = tokens.list_tokens(knobs_home())
     if not entries:
         typer.echo("no tokens yet; create one with `knobs token create --name NAME`")
         return
-    at = tokens.now()
-    rows = [("ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "STATE")]
+    at, used = tokens.now(), tokens.last_used(knobs_home())
+    rows = [("ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST USED", "STATE")]
     for e in entries:
         state = (f"revoked {e.revoked}" if e.revoked else "expired" if e.expired(at) else "active")
-        rows.append((e.id, e.name, e.scope, e.created, e.expires or "never", state))
+        rows.append((e.id, e.name, e.scope, e.created, e.expires or "never", used.get(e.id, "never"), state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())

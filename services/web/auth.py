@@ -12,10 +12,9 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
-from services.access.gate import Gate
+from services.access.gate import Gate, Refused
 from services.access.tokens import Grant, Scope
 from services.core.context import Context
-from services.core.errors import Unauthorized
 from services.core.settings import ApiSettings
 
 COOKIE = "knobs_token"
@@ -73,13 +72,14 @@ def safe_next(target: str | None) -> str:
 
 
 def require_page(request: Request) -> Scope:
-    """The caller's scope, or a redirect to the login form (saying why) that comes back here.
+    """The caller's scope, or a redirect to the login form that comes back here. The form says
+    why in its own words (`why` is a word: a message in a URL could be anyone's).
     A rate-limited caller gets the 429 itself: a login form would not help."""
     try:
         return authorize(request, presented_token(request), "read").scope
-    except Unauthorized as exc:
+    except Refused as exc:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        why = "" if not presented_token(request) else f"&why={quote(str(exc))}"
+        why = "" if exc.reason == "missing" else f"&why={exc.reason}"
         raise HTTPException(status_code=303,
                             headers={"Location": f"{LOGIN}?next={quote(back)}{why}"}) from None
 

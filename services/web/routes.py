@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from services.access.gate import Refused
 from services.access.tokens import allows
 from services.core.context import Context
-from services.core.errors import BadInput, Forbidden, NotFound, ServiceError, Unauthorized
+from services.core.errors import BadInput, Forbidden, NotFound, ServiceError
 from services.experiments.status import Summary, Tracker, experiment_status
 from services.figures import ranking as ranking_figures
 from services.queries.named import run_named
@@ -40,7 +41,8 @@ def static(name: str) -> Response:
 
 @router.get("/ui/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/ui/", failed: int = 0, why: str = "") -> HTMLResponse:
-    return page(request, "login.html", next=safe_next(next), failed=bool(failed or why), why=why[:300])
+    reason = why if why in ("unknown", "expired", "revoked", "missing") else ("unknown" if failed else "")
+    return page(request, "login.html", next=safe_next(next), why=reason)
 
 
 @router.post("/ui/login")
@@ -50,8 +52,8 @@ async def login(request: Request) -> Response:
     target = safe_next((form.get("next") or ["/ui/"])[0])
     try:
         authorize(request, token, "read")
-    except Unauthorized as exc:  # the reason names the token's id, never the token
-        return RedirectResponse(f"/ui/login?next={quote(target)}&why={quote(str(exc))}", status_code=303)
+    except Refused as exc:
+        return RedirectResponse(f"/ui/login?next={quote(target)}&why={exc.reason}", status_code=303)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")

@@ -55,6 +55,7 @@ def test_each_scope_may_do_its_own_and_no_more(client: TestClient, home: Path) -
     listed = client.get("/v1/tokens", headers=bearer(admin))
     assert listed.status_code == 200 and {t["scope"] for t in listed.json()} == {"read", "append", "admin"}
     assert "sha256" not in listed.text and read not in listed.text
+    assert all(t["last_used"] for t in listed.json())  # each was used above, and the first use is written
     read_id = next(t["id"] for t in listed.json() if t["scope"] == "read")
     assert client.post(f"/v1/tokens/{read_id}/revoke", headers=bearer(admin)).json()["revoked"]
     assert client.post("/v1/events", json=EVENTS, headers=bearer(admin)).status_code == 201
@@ -135,10 +136,13 @@ def test_the_dashboard_cookie_follows_the_same_rules(client: TestClient, home: P
     # When it is revoked, the page sends the browser to log in again, saying why
     revoke(home, "browser")
     page = client.get("/ui/", follow_redirects=False)
-    assert page.status_code == 303 and "was%20revoked%20on" in page.headers["location"]
+    assert page.status_code == 303 and page.headers["location"].endswith("&why=revoked")
+    assert "was revoked" in client.get(page.headers["location"]).text
     assert append not in page.headers["location"]
     login = client.post("/ui/login", content=f"token={append}&next=/ui/",
                         headers={"Content-Type": "application/x-www-form-urlencoded"},
                         follow_redirects=False)
-    assert login.status_code == 303 and "revoked" in login.headers["location"]
+    assert login.status_code == 303 and login.headers["location"].endswith("&why=revoked")
+    # A crafted `why` shows no text of its own
+    assert "evil" not in client.get("/ui/login?why=evil%20text").text
     assert [e.revoked is not None for e in list_tokens(home)] == [True]

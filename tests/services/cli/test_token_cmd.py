@@ -30,8 +30,9 @@ def test_create_list_and_revoke(tmp_path: Path) -> None:
     # Then `list` shows ids, names, scopes and expiry, and no secret
     listed = knobs(tmp_path, "token", "list")
     lines = listed.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "STATE"]
+    assert lines[0].split() == ["ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST", "USED", "STATE"]
     ops = next(line for line in lines if " ops " in line)
+    # (the registry's first check above recorded a use at once: a date, not "never")
     assert registry.check(admin).id in ops and "admin" in ops and "never" not in ops and "active" in ops
     assert not any(t.split("_", 2)[2] in listed for t in (admin, reader, ci))
     # When one is revoked by name, it is refused and listed as revoked
