@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.access.ratelimit import Limiter, retry_after
-from services.access.tokens import Grant, Registry, Scope, TokenRefused, allows
+from services.access.registry import Registry, TokenRefused
+from services.access.tokens import Grant, Scope, allows
 from services.core.errors import Forbidden, RateLimited, Unauthorized
 from services.core.settings import ApiSettings
 

@@ -7,23 +7,18 @@ read as `append`. Each token has a short public id, also the token's visible pre
 secret ever being shown again. Tokens from the environment serve deployments:
 KNOBS_API_TOKEN is admin, KNOBS_API_READ_TOKEN reads.
 
-Writers take a file lock and replace the file atomically; readers (a running server) keep a
-parsed copy and re-read it when its mtime, size or inode change, so a revocation is refused
-on the next request without a restart.
+Writers take a file lock and replace the file atomically; a running server reads it through
+services/access/registry.py.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import hmac
 import json
-import logging
 import os
 import re
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -37,10 +32,6 @@ Scope = Literal["read", "append", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "append", "admin")
 LEVEL: dict[str, int] = {"read": 0, "append": 1, "admin": 2}
 CREATE_HINT = "create a new one with `knobs token create --name NAME`"
-USED_EVERY_S = 60.0
-"""How often a server writes when its tokens were last used: a token's first use at once, then
-at most once a minute, in a file of its own, so the token file (and its readers' caches) stay put."""
-log = logging.getLogger("knobs.access")
 
 
 def allows(granted: Scope, needed: Scope) -> bool:
@@ -59,7 +50,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _stamp(at: datetime) -> str:
+def stamp(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
@@ -112,7 +103,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _read(path: Path) -> list[Entry]:
+def read_entries(path: Path) -> list[Entry]:
     if not path.exists():
         return []
     try:
@@ -193,7 +184,7 @@ def create_token(home: Path, name: str, scope: str, expires_in: timedelta | None
     if (rate_per_s is not None and rate_per_s <= 0) or (burst is not None and burst < 1):
         raise BadInput("--rate-per-s must be above 0 and --burst at least 1")
     with _locked(home) as path:
-        entries = _read(path)
+        entries = read_entries(path)
         taken = {e.id for e in entries}
         token_id = secrets.token_hex(4)
         while token_id in taken:
@@ -202,7 +193,7 @@ def create_token(home: Path, name: str, scope: str, expires_in: timedelta | None
         created = now()
         entries.append(Entry(
             id=token_id, name=name.strip(), scope=as_scope(scope), sha256=digest(token),
-            created=_stamp(created), expires=_stamp(created + expires_in) if expires_in else None,
+            created=stamp(created), expires=stamp(created + expires_in) if expires_in else None,
             rate_per_s=rate_per_s, burst=burst,
         ))
         _write(path, entries)
@@ -210,14 +201,14 @@ def create_token(home: Path, name: str, scope: str, expires_in: timedelta | None
 
 
 def list_tokens(home: Path) -> list[Entry]:
-    return _read(path_of(home))
+    return read_entries(path_of(home))
 
 
 def revoke(home: Path, id_or_name: str) -> Entry:
     """Mark one token revoked (kept, so `list` shows when); by id, or by a name only one token has."""
     wanted = id_or_name.strip()
     with _locked(home) as path:
-        entries = _read(path)
+        entries = read_entries(path)
         by_id = [e for e in entries if e.id == wanted]
         # By name, only tokens still active: an old revoked "ci" does not make "ci" ambiguous
         matches = by_id or [e for e in entries if e.name == wanted and not e.revoked]
@@ -229,92 +220,6 @@ def revoke(home: Path, id_or_name: str) -> Entry:
         [target] = matches
         if target.revoked:
             return target
-        done = replace(target, revoked=_stamp(now()))
+        done = replace(target, revoked=stamp(now()))
         _write(path, [done if e.id == target.id else e for e in entries])
     return done
-
-
-Reason = Literal["unknown", "expired", "revoked"]
-
-
-class TokenRefused(Exception):
-    """A presented token that grants nothing, with the reason to show (never the token)."""
-
-    def __init__(self, message: str, reason: Reason) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class Registry:
-    """The tokens a running process honours: the file's, re-read when it changes, and the env's."""
-
-    def __init__(self, home: Path, env_admin: str | None = None, env_read: str | None = None) -> None:
-        self._home = home
-        self._path = path_of(home)
-        self._uses: dict[str, str] = {}
-        self._seen_ids: set[str] = set()
-        self._flushed = time.monotonic()
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._entries: list[Entry] = []
-        env: list[tuple[str | None, Scope, str]] = [(env_admin, "admin", "KNOBS_API_TOKEN"),
-                                                    (env_read, "read", "KNOBS_API_READ_TOKEN")]
-        self._env = [(digest(t), Grant(id=f"env-{scope}", name=label, scope=scope))
-                     for t, scope, label in env if t]
-
-    def entries(self) -> list[Entry]:
-        try:
-            st = self._path.stat()
-            seen: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            seen = None
-        with self._lock:
-            if seen != self._seen:
-                # os.replace gives the new file a new inode, so even a same-mtime rewrite shows
-                self._entries = _read(self._path) if seen else []
-                self._seen = seen
-            return self._entries
-
-    def check(self, token: str, at: datetime | None = None) -> Grant:
-        """The grant of a presented token, or TokenRefused saying why.
-
-        Constant time in the secret: the SHA-256 of the presented token is compared with
-        hmac.compare_digest against every entry, without stopping at a match, so neither which
-        entry matched nor how many bytes of a hash agreed shows in the time taken. (A dict keyed
-        by digest would also be safe, as hashing first removes any relation between a guess and
-        the stored secret; the scan keeps one rule for file and environment tokens alike.)
-        """
-        presented = digest(token)
-        found: Entry | Grant | None = None
-        for stored, grant in self._env:
-            if hmac.compare_digest(presented, stored):
-                found = grant
-        for entry in self.entries():
-            if hmac.compare_digest(presented, entry.sha256):
-                found = entry
-        if found is None:
-            raise TokenRefused(f"this token is not known here; {CREATE_HINT}", "unknown")
-        if isinstance(found, Grant):
-            return found
-        if found.revoked:
-            raise TokenRefused(f"token {found.id} ({found.name!r}) was revoked on {found.revoked}; "
-                               f"{CREATE_HINT}", "revoked")
-        if found.expired(at or now()):
-            raise TokenRefused(f"token {found.id} ({found.name!r}) expired on {found.expires}; "
-                               f"{CREATE_HINT}", "expired")
-        self._used(found.id, at or now())
-        return Grant(id=found.id, name=found.name, scope=found.scope, rate_per_s=found.rate_per_s,
-                     burst=found.burst)
-
-    def _used(self, token_id: str, at: datetime) -> None:
-        with self._lock:
-            first = token_id not in self._seen_ids
-            self._seen_ids.add(token_id)
-            self._uses[token_id] = _stamp(at)
-            if not first and time.monotonic() - self._flushed < USED_EVERY_S:
-                return
-            pending, self._uses, self._flushed = self._uses, {}, time.monotonic()
-        try:
-            record_uses(self._home, pending)
-        except OSError as exc:  # bookkeeping never refuses a request
-            log.warning("could not record when tokens were last used in %s: %s", used_path(self._home), exc)

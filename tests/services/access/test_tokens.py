@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from services.access.registry import Registry, TokenRefused
 from services.access.tokens import (
-    Registry,
-    TokenRefused,
     allows,
     create_token,
     digest,

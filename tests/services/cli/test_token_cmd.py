@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.access.tokens import Registry, TokenRefused
+from services.access.registry import Registry, TokenRefused
 from services.cli.main import app
 from services.core.errors import BadInput
 
