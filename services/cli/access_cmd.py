@@ -27,8 +27,12 @@ def token_create(
     if read_only and scope not in (None, "read"):
         raise BadInput(f"--read-only and --scope {scope} disagree: pass one of them")
     chosen = "read" if read_only else (scope or "append")
-    typer.echo(tokens.create_token(knobs_home(), name, tokens.as_scope(chosen),
-                                   tokens.parse_expiry(expires_in), rate_per_s, burst))
+    lifetime = tokens.parse_expiry(expires_in)
+    token = tokens.create_token(knobs_home(), name, tokens.as_scope(chosen), lifetime, rate_per_s, burst)
+    typer.echo(token)  # alone on stdout, for scripts: `TOKEN=$(knobs token create ...)`
+    typer.echo(f"token {token.split('_')[1]} for {name!r}, scope {tokens.as_scope(chosen)}, "
+               f"{'expires in ' + expires_in.strip() if lifetime else 'never expires'}: it is shown only "
+               f"this once; `knobs token revoke {token.split('_')[1]}` ends it", err=True)
 
 
 @token_app.command("list")
