@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -121,8 +120,8 @@ class AppendingClient:
                                        time.monotonic()))
             if resp.status_code == 201:
                 self.acked.update({r["event_id"]: r["position"] for r in body["results"]})
-            else:
-                time.sleep(0.1)
+            # A steady trickle, not a flood: the row is about outages, not throughput.
+            time.sleep(0.05 if resp.status_code == 201 else 0.1)
 
     def since(self, moment: float) -> list[Answer]:
         return [a for a in list(self.answers) if a.at >= moment]
