@@ -19,7 +19,7 @@ from events.store.blobs import blob_path, put_blob
 from events.store.sqlite import SQLiteEventStore
 from tests.conftest import fill
 from tests.events.backends import cited
-from tests.faults import faults
+from tests.faults import faults, report
 
 PAYLOAD = "x" * 2000  # a large citation: the disk fills in tens of appends, not thousands
 
@@ -76,7 +76,8 @@ def test_a_full_disk_fails_appends_clearly_corrupts_nothing_and_appends_resume(s
     assert [a.position for a in resumed] == list(range(store.head() - 4, store.head() + 1))
     sha = put_blob(b"a blob after the disk was freed", root=small_disk / "blobs")
     assert blob_path(sha, small_disk / "blobs").read_bytes() == b"a blob after the disk was freed"
-    report = store.verify()
-    assert report.ok and report.checked == store.head() == 10 + len(acked) + 5
+    report_ = store.verify()
+    assert report_.ok and report_.checked == store.head() == 10 + len(acked) + 5
     store.close()
     assert integrity(path) == [("ok",)]
+    report("F6", disk="4 MiB tmpfs", acknowledged_before_full=10 + len(acked), events=report_.checked)

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.events.backends import Backend
-from tests.faults import count, faults
+from tests.faults import count, faults, report
 
 ROOT = Path(__file__).resolve().parents[2]
 APPENDERS = 3
@@ -112,6 +112,8 @@ def test_appenders_killed_at_random_lose_nothing_acknowledged(backend: Backend, 
     # When a random appender is SIGKILLed (and restarted) `kills` times while they all append
     files = kill_appenders_at_random(backend, tmp_path, kills, seed=15)
     # Then (check_log_after_kills) nothing acknowledged is lost and the log is whole
-    check_log_after_kills(backend, files)
+    events = check_log_after_kills(backend, files)
+    report("F1" if backend.name == "sqlite" else "F2", kills=kills, events=events,
+           acknowledged=len(acknowledged(files)))
     if backend.name == "sqlite":
         assert backend.sql("PRAGMA integrity_check") == [("ok",)]

@@ -20,7 +20,7 @@ from events.store.port import EventStore, NewEvent
 from graph.dump import canonical_dump
 from graph.handlers import run_node_id, score_node_id
 from graph.projector import PAUSE_ENV, Projector
-from tests.faults import count, faults
+from tests.faults import count, faults, report
 from tests.graph.logs import big_log, checkpoint, node_count
 
 pytestmark = pytest.mark.slow
@@ -192,6 +192,7 @@ def test_killed_at_random_moments_while_projecting(
     # And the graph is byte for byte the one a rebuild from the log makes
     Projector(graph, store, batch_size=1000).rebuild()
     assert canonical_dump(graph) == incremental
+    report("F3", kills=kills + 1, killed_mid_way=killed_mid_way + 1, events=store.head())
 
 
 def test_projector_process_exits_cleanly_on_sigterm_when_following(

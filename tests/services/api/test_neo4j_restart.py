@@ -22,7 +22,7 @@ from graph.dump import canonical_dump
 from graph.projector import Projector
 from services.access.tokens import create_token
 from services.infra.neo4j import start_neo4j, stop_neo4j
-from tests.faults import count, faults
+from tests.faults import count, faults, report
 from tests.services.serving import ROOT, AppendingClient, Served, knobs_env
 
 GRAPH_READS: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -66,7 +66,8 @@ def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(tmp_path: 
             try:
                 client.wait_for(0, 201, 5)
                 assert [r.status_code for r in graph_reads(served, headers)] == [200] * len(GRAPH_READS)
-                for _ in range(count(1, 3)):
+                restarts, refused = count(1, 3), 0
+                for _ in range(restarts):
                     # When Neo4j stops mid-work
                     stopped = time.monotonic()
                     stop_neo4j(home)
@@ -74,6 +75,7 @@ def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(tmp_path: 
                     client.wait_for(stopped, 201, 5)
                     # And every graph read answers 503 with Retry-After and what to do
                     for resp in graph_reads(served, headers):
+                        refused += 1
                         assert resp.status_code == 503, (resp.request.url, resp.text)
                         assert int(resp.headers["retry-after"]) > 0
                         assert "Neo4j" in resp.json()["detail"], resp.text
@@ -105,5 +107,6 @@ def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(tmp_path: 
             Projector(driver, store).rebuild()
             assert canonical_dump(driver) == incremental
             assert Projector(driver, store).lag() == 0
+            report("F4", restarts=restarts, appended=store.head(), reads_answered_503=refused)
     finally:
         stop_neo4j(home)

@@ -12,7 +12,7 @@ from pathlib import Path
 from events.store.postgres import PostgresEventStore
 from services.access.tokens import create_token
 from services.infra.postgres import start_postgres, stop_postgres
-from tests.faults import count, faults
+from tests.faults import count, faults, report
 from tests.services.serving import AppendingClient, Served, knobs_env
 
 
@@ -56,5 +56,6 @@ def test_appends_answer_503_while_postgres_is_down_and_go_on_after(
             assert sorted(rows.values()) == list(range(1, len(rows) + 1))
             assert store.verify().ok
         assert {e: rows.get(e) for e in client.acked} == client.acked
+        report("F5", restarts=restarts, acknowledged=len(client.acked), answered_503=len(failed))
     finally:
         stop_postgres(postgres_home)
