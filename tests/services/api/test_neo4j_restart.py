@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from neo4j import GraphDatabase
 
 from events.store.sqlite import SQLiteEventStore
@@ -47,12 +49,24 @@ def wait_until(what: str, check: Any, timeout_s: float = 180) -> None:
     raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
+@pytest.fixture
+def own_neo4j(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """A home with a Neo4j of its own, stopped however the test ends (the session's shared
+    Neo4j is never stopped)."""
+    home = tmp_path / "home"
+    try:
+        yield home, start_neo4j(home)
+    finally:
+        stop_neo4j(home)
+
+
 @faults
-def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(tmp_path: Path) -> None:
+def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(
+    own_neo4j: tuple[Path, dict[str, Any]]
+) -> None:
     # Given a home with a Neo4j of its own, `knobs serve`, a following projector, and a client
     # appending without pause
-    home = tmp_path / "home"
-    state = start_neo4j(home)
+    home, state = own_neo4j
     headers = {"Authorization": f"Bearer {create_token(home, 'tests', 'write')}"}
     env = knobs_env(home)
     log = open(home / "projector.log", "w")  # noqa: SIM115 - closed in finally, after the process
@@ -98,15 +112,12 @@ def test_neo4j_away_appends_go_on_reads_answer_503_and_all_catches_up(tmp_path: 
         projector.send_signal(signal.SIGTERM)
         projector.wait(timeout=60)
         log.close()
-    try:
-        # And the graph built incrementally across the restarts equals a rebuild from the log
-        with GraphDatabase.driver(state["uri"], auth=(state["user"], state["password"])) as driver, \
-                SQLiteEventStore(home / "events.sqlite3") as store:
-            incremental = canonical_dump(driver)
-            assert '"Run"' in incremental
-            Projector(driver, store).rebuild()
-            assert canonical_dump(driver) == incremental
-            assert Projector(driver, store).lag() == 0
-            report("F4", restarts=restarts, appended=store.head(), reads_answered_503=refused)
-    finally:
-        stop_neo4j(home)
+    # And the graph built incrementally across the restarts equals a rebuild from the log
+    with GraphDatabase.driver(state["uri"], auth=(state["user"], state["password"])) as driver, \
+            SQLiteEventStore(home / "events.sqlite3") as store:
+        incremental = canonical_dump(driver)
+        assert '"Run"' in incremental
+        Projector(driver, store).rebuild()
+        assert canonical_dump(driver) == incremental
+        assert Projector(driver, store).lag() == 0
+        report("F4", restarts=restarts, appended=store.head(), reads_answered_503=refused)
