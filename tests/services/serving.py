@@ -51,12 +51,14 @@ class Served:
     def __enter__(self) -> Served:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"knobs serve exited:\n{self.log.read_text()}"
+            if self.proc.poll() is not None:
+                raise AssertionError(f"knobs serve exited:\n{self.log.read_text()}")
             try:
                 self.client.get("/v1/health")
                 return self
             except httpx.TransportError:
                 time.sleep(0.2)
+        self.__exit__(None)  # `with` calls __exit__ only after __enter__ returned
         raise AssertionError(f"knobs serve did not answer in 120 s:\n{self.log.read_text()}")
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
