@@ -32,6 +32,18 @@ class StoreUnavailable(EventsError):
     """The store cannot be opened or reached."""
 
 
+class StoreFull(StoreUnavailable):
+    """The disk under the store (or its blobs) is full; nothing of the failed write was kept."""
+
+    def __init__(self, where: str, doing: str) -> None:
+        self.where = where
+        super().__init__(
+            f"{doing} failed: the disk under {where} is full, and nothing of this write was kept "
+            "(what was acknowledged before is intact). Free space on that disk, or move KNOBS_HOME "
+            "(or KNOBS_EVENTS_SQLITE_PATH) to a larger one, then retry"
+        )
+
+
 class IdempotencyMismatch(EventsError):
     """An idempotency key was reused for a different event."""
 

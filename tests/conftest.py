@@ -3,7 +3,9 @@ the session, a fresh PostgreSQL database per test."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -116,3 +118,38 @@ def llm_server() -> Iterator[LocalLLM]:
             yield LocalLLM(state["base_url"], state["api_key"], state["model"], home)
         finally:
             stop_llm(home)
+
+
+SMALL_DISK = "4m"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs of its own (4 MiB), to fill up: the full-disk row of the fault matrix.
+
+    Mounting needs root (or CAP_SYS_ADMIN); without it the test fails saying so, never skips.
+    """
+    path = tmp_path / "small-disk"
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot mount a {SMALL_DISK} tmpfs at {path} for the full-disk test "
+                    f"({mounted.stderr.strip()}): run the tests as root, or in a container with "
+                    "CAP_SYS_ADMIN")
+    try:
+        yield path
+    finally:
+        # Lazy: a store a failed test left open must not keep the mount (and the memory) alive.
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill `disk` with one filler file until about `leave` bytes are free; returns the file,
+    whose removal gives the space back."""
+    stat = os.statvfs(disk)
+    free = stat.f_bavail * stat.f_frsize
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        out.write(b"\0" * max(0, free - leave))
+    return filler

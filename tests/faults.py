@@ -18,3 +18,8 @@ faults = pytest.mark.faults
 def count(reduced: int, full: int) -> int:
     """How many kills (or queries, or restarts) a row makes in this run."""
     return full if SOAK else reduced
+
+
+def report(row: str, **figures: object) -> None:
+    """One line of figures for the README's matrix (`make soak` shows them with -s or -rP)."""
+    print(f"fault row {row}: " + ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)

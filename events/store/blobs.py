@@ -8,12 +8,13 @@ differ from what the event that names it says.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-from events.errors import EventsError
+from events.errors import EventsError, StoreFull
 from events.home import knobs_home
 
 
@@ -37,18 +38,31 @@ def put_blob(data: bytes, root: Path | None = None) -> str:
     path = blob_path(sha, root)
     if path.is_file():
         return sha
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError as exc:
+        raise _full_or(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        # A half-written temporary file is never renamed into place, and not left behind.
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _full_or(exc, path) from exc
         raise
     return sha
+
+
+def _full_or(exc: OSError, path: Path) -> OSError | StoreFull:
+    """A full disk as the store's StoreFull (its message says what to do); other errors as they are."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(str(path.parent.parent.parent), f"writing the blob {path.name}")
+    return exc
 
 
 def get_blob(sha256: str, root: Path | None = None) -> bytes:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from events.errors import StoreUnavailable
+from events.errors import StoreFull, StoreUnavailable
 from events.store.sql import INSERT, Row, SQLEventStore, schema
 
 BUSY_TIMEOUT_S = 30.0
@@ -50,6 +50,8 @@ class SQLiteEventStore(SQLEventStore):
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
+            if _disk_full(exc):
+                raise StoreFull(str(self.path.parent), f"opening the event log {self.path}") from exc
             raise StoreUnavailable(
                 f"cannot open the event log {self.path}: {exc}; check that its directory exists "
                 "and is writable, or point KNOBS_EVENTS_SQLITE_PATH elsewhere"
@@ -69,6 +71,8 @@ class SQLiteEventStore(SQLEventStore):
             try:
                 yield self._conn
             except sqlite3.Error as exc:
+                if _disk_full(exc):
+                    raise StoreFull(str(self.path.parent), f"{doing} the event log {self.path}") from exc
                 raise StoreUnavailable(
                     f"{doing} the event log {self.path} failed: {exc}. If it is locked, another "
                     f"process held it for over {BUSY_TIMEOUT_S:.0f} s; otherwise check the disk "
@@ -104,6 +108,11 @@ class SQLiteEventStore(SQLEventStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL; an I/O error on a WAL or journal write to a full disk says less, hence the text."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from services.access.health import health
 from services.api.deps import ContextDep
+from services.api.errors import headers_for
 from services.api.schemas import HealthPublic
 
 router = APIRouter(prefix="/v1")
@@ -15,4 +16,5 @@ router = APIRouter(prefix="/v1")
 @router.get("/health", response_model=HealthPublic)
 def get_health(ctx: ContextDep) -> JSONResponse:
     body = health(ctx)
-    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    status = 200 if body["status"] == "ok" else 503
+    return JSONResponse(body, status_code=status, headers=headers_for(status))

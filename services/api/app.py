@@ -50,8 +50,8 @@ def warm_up(ctx: Context) -> None:
 def create_app(context: Context | None = None, settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.context = context or Context()
         app.state.settings = settings or ApiSettings()
+        app.state.context = context or Context(neo4j_retry_time_s=app.state.settings.neo4j_retry_time_s)
         warm_up(app.state.context)
         yield
         app.state.context.close()

@@ -11,6 +11,7 @@ from events.errors import (
     EventsError,
     IdempotencyMismatch,
     InvalidEvent,
+    StoreFull,
     StoreUnavailable,
     UnknownEventType,
 )
@@ -22,8 +23,17 @@ EVENTS_STATUS: list[tuple[type[EventsError], int]] = [
     (IdempotencyMismatch, 409),
     (InvalidEvent, 422),
     (UnknownEventType, 422),
+    (StoreFull, 507),  # before its base class: a full disk needs a person, not a retry
     (StoreUnavailable, 503),
 ]
+
+RETRY_AFTER_S = 5
+"""What a 503 tells a client to wait (seconds) before retrying: a store or Neo4j that is
+restarting is usually back within that."""
+
+
+def headers_for(status: int) -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
 
 
 def status_for(exc: Exception) -> int:
@@ -42,7 +52,9 @@ def status_for(exc: Exception) -> int:
 
 def install_handlers(app: FastAPI) -> None:
     async def known(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status_for(exc))
+        status = status_for(exc)
+        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status,
+                            headers=headers_for(status))
 
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -68,6 +68,8 @@ class Context:
     home: Path = field(default_factory=knobs_home)
     _store: EventStore | None = None
     _driver: Any = None
+    neo4j_retry_time_s: float | None = None
+    """Overrides KNOBS_NEO4J_RETRY_TIME_S for this context's driver (the API's is shorter)."""
     _attachments: dict[str, Any] = field(default_factory=dict)
     """Things kept for as long as the connections (a read model of the log): see `attachment`."""
 
@@ -85,7 +87,10 @@ class Context:
         if self._driver is None:
             from graph.settings import driver_from
 
-            self._driver = driver_from(neo4j_settings(self.home))
+            settings = neo4j_settings(self.home)
+            if self.neo4j_retry_time_s is not None:
+                settings = settings.model_copy(update={"retry_time_s": self.neo4j_retry_time_s})
+            self._driver = driver_from(settings)
         return self._driver
 
     def projector(self) -> Projector:

@@ -28,3 +28,7 @@ class ApiSettings(BaseSettings):
     cypher_timeout_s: float = 10.0
     cypher_row_limit: int = 1000
     max_batch: int = 10_000
+    neo4j_retry_time_s: float = 3.0
+    """How long a request retries an unreachable Neo4j before answering 503 with Retry-After; the
+    driver's own 30 s (KNOBS_NEO4J_RETRY_TIME_S, kept by the CLI and the projector) would hold
+    every graph read that long while Neo4j restarts."""

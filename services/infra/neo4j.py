@@ -140,7 +140,8 @@ def start_neo4j(
     paths = _paths(home)
     paths["data"].mkdir(parents=True, exist_ok=True)
     password = runtime.generated_password(paths["password"])
-    bolt_port = runtime.pick_port(DEFAULT_BOLT_PORT)
+    last = runtime.port_in(paths["conf"], r"^server\.bolt\.listen_address=[\d.]+:(\d+)$")
+    bolt_port = runtime.pick_port(last or DEFAULT_BOLT_PORT)
     http_port = runtime.pick_port(DEFAULT_HTTP_PORT) if http else None
     _write_conf(paths["conf"], bolt_port, http_port)
     cmd = [

@@ -201,7 +201,8 @@ def start_postgres(home: Path, *, timeout_s: float = 60) -> dict[str, Any]:
     _initdb(paths, bins, password)
     running = _postmaster(paths["data"])
     if running is None:  # else: running, but its state file was lost; adopt it
-        _write_conf(paths, runtime.pick_port(DEFAULT_PORT))
+        last = runtime.port_in(paths["data"] / "knobs.conf", r"^port = (\d+)$")
+        _write_conf(paths, runtime.pick_port(last or DEFAULT_PORT))
         _run(
             [str(bins / "pg_ctl"), "start", "-D", str(paths["data"]), "-l", str(paths["logfile"]),
              "-w", "-t", str(int(timeout_s))],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -55,6 +56,18 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def port_in(conf: Path, pattern: str) -> int | None:
+    """The port a server's previous configuration named (the first group of `pattern`), if any.
+
+    A restarted server takes that port again when it is free: clients that kept its address
+    (a running `knobs serve`, a projector) reconnect instead of looking at a dead port."""
+    try:
+        found = re.search(pattern, conf.read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
 
 
 def pick_port(preferred: int, host: str = "127.0.0.1") -> int:

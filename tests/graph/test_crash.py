@@ -15,10 +15,12 @@ from pathlib import Path
 import neo4j
 import pytest
 
-from events.store.port import EventStore
+from events.models import BenchmarkScored, RunRecorded
+from events.store.port import EventStore, NewEvent
 from graph.dump import canonical_dump
 from graph.handlers import run_node_id, score_node_id
 from graph.projector import PAUSE_ENV, Projector
+from tests.faults import count, faults, report
 from tests.graph.logs import big_log, checkpoint, node_count
 
 pytestmark = pytest.mark.slow
@@ -121,38 +123,66 @@ def test_killed_while_paused_before_commit_leaves_the_last_checkpoint(
     assert canonical_dump(graph) == incremental
 
 
-def test_killed_at_random_moments_while_projecting_5000_events(
+def more_runs(store: EventStore, round_: int, n_runs: int = 150) -> None:
+    """More work for the projector when it caught up before all the kills were made: runs and
+    scores of a fresh experiment, as a log keeps growing while it is projected."""
+    events = []
+    for j in range(n_runs):
+        run_id = f"x{round_}-{j}"
+        events.append(NewEvent(RunRecorded(experiment="extra", run_id=run_id, params={"lr": j % 7},
+                                           seed=round_)))
+        events.append(NewEvent(BenchmarkScored(experiment="extra", run_id=run_id, benchmark="bleu",
+                                               value=float(j))))
+    store.append(events)
+
+
+def wait_for_progress(graph: neo4j.Driver, proc: ProjectorProcess, since: int, timeout_s: float = 60) -> bool:
+    """Wait until the checkpoint moves past `since` (the process projects, it is not starting up);
+    False when the process exited first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if checkpoint(graph) > since:
+            return True
+        if proc.proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    raise AssertionError(f"the projector made no progress past {since} in {timeout_s} s:\n{proc.stderr()}")
+
+
+@faults
+def test_killed_at_random_moments_while_projecting(
     graph: neo4j.Driver, store: EventStore, store_path: Path, neo4j_env: dict[str, str]
 ) -> None:
+    """Fault row F3: a projector process SIGKILLed `kills` times at random moments."""
     # Given a log of about 5000 events
     big_log(store, 5000, seed=42)
-    head = store.head()
-    assert head >= 5000
+    assert store.head() >= 5000
     rng = random.Random(20240611)
+    kills = count(6, 100)
 
-    # When projector processes are killed at random moments, one after another
+    # When projector processes are killed at random moments while they project, one after another
+    # (the log grows whenever a projector has caught up, so every kill finds work in progress)
     checkpoints = [0]
     killed_mid_way = 0
-    for _ in range(6):
-        # Small batches: the projector is fast enough to finish 5000 events in two seconds with
-        # big ones, and a kill must land mid-way (a batch of 25 is one transaction of ~10 ms).
-        proc = ProjectorProcess(store_path, neo4j_env, batch_size=rng.choice([10, 25, 37]))
-        time.sleep(rng.uniform(0.8, 3.0))
+    for k in range(kills):
+        if checkpoints[-1] >= store.head() - 100:
+            more_runs(store, k)
+        # Small batches: a kill must land mid-way (a batch of 25 is one transaction of ~10 ms).
+        proc = ProjectorProcess(store_path, neo4j_env, batch_size=rng.choice([5, 10, 25, 37]))
+        progressing = wait_for_progress(graph, proc, checkpoints[-1])
+        time.sleep(rng.uniform(0, 0.3))
         exited_alone = proc.proc.poll() is not None
         proc.kill()
         position = checkpoint(graph)
         assert position >= checkpoints[-1], "the checkpoint went backwards"
         checkpoints.append(position)
-        killed_mid_way += int(not exited_alone and position < head)
-        if position == head:
-            break
+        killed_mid_way += int(progressing and not exited_alone and position < store.head())
     # and one is killed mid-transaction for good measure
-    if checkpoint(graph) < head:
-        proc = ProjectorProcess(store_path, neo4j_env, pause=120)
-        proc.wait_for("paused")
-        proc.kill()
-        killed_mid_way += 1
-    assert killed_mid_way >= 3, f"the kills did not land mid-projection: {checkpoints}"
+    more_runs(store, kills)
+    proc = ProjectorProcess(store_path, neo4j_env, pause=120)
+    proc.wait_for("paused")
+    proc.kill()
+    assert killed_mid_way >= kills // 2 + 1, f"the kills did not land mid-projection: {checkpoints}"
 
     # Then a restarted projector finishes, and nothing is lost or doubled
     finish(store_path, neo4j_env)
@@ -162,6 +192,7 @@ def test_killed_at_random_moments_while_projecting_5000_events(
     # And the graph is byte for byte the one a rebuild from the log makes
     Projector(graph, store, batch_size=1000).rebuild()
     assert canonical_dump(graph) == incremental
+    report("F3", kills=kills + 1, killed_mid_way=killed_mid_way + 1, events=store.head())
 
 
 def test_projector_process_exits_cleanly_on_sigterm_when_following(
