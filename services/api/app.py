@@ -20,6 +20,7 @@ from services.api import (
     shift_routes,
 )
 from services.api.errors import install_handlers
+from services.api.limits import RequestLimits
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.ranking import readmodel
@@ -58,6 +59,7 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
     app = FastAPI(title="knobs", version="0.1.0", lifespan=lifespan,
                   description="Which knobs matter, with the evidence for every answer.")
     install_handlers(app)
+    app.add_middleware(RequestLimits)  # 413 for an over-long URL or body, before any route
     app.include_router(queries_routes.router)
     app.include_router(events_routes.router)
     app.include_router(queries_routes.cypher_router)

@@ -7,6 +7,7 @@ KNOBS_HOME are used (they record themselves under $KNOBS_HOME/run).
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,3 +22,11 @@ class ApiSettings(BaseSettings):
     cypher_timeout_s: float = 10.0
     cypher_row_limit: int = 1000
     max_batch: int = 10_000
+    cypher_max_chars: int = Field(default=65_536, ge=1)
+    """The longest Cypher text the read-only gate reads (API, MCP, CLI); graph/readonly.py."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    """A request body's limit: max_batch events of ~3 KB (RunCompleted, the largest posted often,
+    is ~2.2 KB) or one RankingDerived of 100k runs (~15 MB) fit; services/api/limits.py."""
+    max_url_chars: int = Field(default=8192, ge=1)
+    """A request's path and query string together; uvicorn itself caps the request line and
+    headers at 16 KiB (h11's limit, answered with 400)."""
