@@ -266,8 +266,10 @@ def _procedure_refusal(name: str, allowed: frozenset[str]) -> str:
 
 
 def _explain(
-    driver: neo4j.Driver, cypher: str, params: dict[str, Any], database: str, deadline: _Deadline
+    driver: neo4j.Driver, cypher: str, params: dict[str, Any], database: str,
+    deadline: _Deadline | None = None,
 ) -> neo4j.ResultSummary:
+    deadline = deadline or _Deadline(10.0, {"knobs": GATE_TAG, "request": uuid.uuid4().hex})
     try:
         with translated("planning the query"):
             session, tx = _read_transaction(driver, database, deadline)
