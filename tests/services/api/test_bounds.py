@@ -3,12 +3,12 @@ URL, body or Cypher text; a query stopped in Neo4j when its time is up or its cl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,8 @@ class Served:
 def serve(knobs_env: dict[str, str], neo4j_state: dict[str, Any]) -> Iterator[Callable[..., Served]]:
     """serve(**settings) starts the app with those ApiSettings; stopped after the test."""
     started: list[Served] = []
-    driver = neo4j.GraphDatabase.driver(neo4j_state["uri"], auth=(neo4j_state["user"], neo4j_state["password"]))
+    driver = neo4j.GraphDatabase.driver(neo4j_state["uri"],
+                                        auth=(neo4j_state["user"], neo4j_state["password"]))
 
     def start(**settings: Any) -> Served:
         served = Served(ApiSettings(**settings), Path(knobs_env["KNOBS_HOME"]), driver)
@@ -174,10 +175,8 @@ def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(serve: Callable[...,
             except OSError:
                 break  # the server closed the connection after answering
             conn.settimeout(0.05)
-            try:
+            with contextlib.suppress(TimeoutError):
                 reply += conn.recv(65536)
-            except TimeoutError:
-                pass
             if b"\r\n\r\n" in reply:
                 break
         conn.settimeout(10)
@@ -211,7 +210,8 @@ def test_an_over_long_url_is_refused(serve: Callable[..., Served]) -> None:
 
 def test_the_neo4j_knobs_starts_has_a_transaction_timeout_backstop(neo4j_state: dict[str, Any]) -> None:
     # Given the Neo4j that services.infra.neo4j started for this session
-    with neo4j.GraphDatabase.driver(neo4j_state["uri"], auth=(neo4j_state["user"], neo4j_state["password"])) as d:
+    auth = (neo4j_state["user"], neo4j_state["password"])
+    with neo4j.GraphDatabase.driver(neo4j_state["uri"], auth=auth) as d:
         records, _, _ = d.execute_query(
             "SHOW SETTINGS YIELD name, value WHERE name = 'db.transaction.timeout' RETURN value")
     # Then a transaction that sets no timeout of its own is stopped after ten minutes
