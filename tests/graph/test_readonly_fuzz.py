@@ -44,9 +44,9 @@ write_words = ["CREATE (x:Evil) RETURN x", "MATCH (n) DETACH DELETE n", "SET n.n
                "CALL db.createLabel('Evil')", "LOAD CSV FROM 'file:///etc/passwd' AS l", "; DROP INDEX x",
                "MERGE (:Evil {id: 1})", "REMOVE n:Person", "FOREACH (x IN [1] | CREATE (:Evil))"]
 string_literal = st.one_of(
-    st.sampled_from(write_words).map(lambda w: f"'{w}'"),
-    st.sampled_from(write_words).map(lambda w: f'"{w}"'),
-    st.sampled_from(write_words).map(lambda w: "'it\\'s " + w + "'"),
+    st.sampled_from(write_words).map(lambda w: "'" + w.replace("'", "\\'") + "'"),
+    st.sampled_from(write_words).map(lambda w: '"' + w.replace("'", "''") + '"'),
+    st.sampled_from(write_words).map(lambda w: "'it\\'s " + w.replace("'", "\\'") + "'"),
     st.sampled_from(write_words).map(lambda w: '"say \\"' + w + '\\""'),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="'\\"),
             max_size=30).map(lambda t: f"'{t}'"),
@@ -63,7 +63,7 @@ write_with_n = st.sampled_from([
     "WITH n MATCH (n)-[r]->() DELETE r", "FOREACH (x IN [1] | SET n.evil = x)",
 ])
 write_alone = st.sampled_from([
-    "CREATE (:Evil)", "CREATE (:Evil {s: 'it''s; DELETE'})", "MERGE (:Evil {id: 1})",
+    "CREATE (:Evil)", "CREATE (:Evil {s: 'it\\'s; DELETE'})", "MERGE (:Evil {id: 1})",
     "MERGE (:Person {id: 1})", "MATCH (m:Person {id: 2}) SET m.name = 'evil'",
     "MATCH (m) DETACH DELETE m", "MATCH ()-[r]->() DELETE r", "CREATE (:`Évil\u200b`)",
     "CREATE (:`Evil; DROP`)", "UNWIND range(1, 3) AS i CREATE (:Evil {i: i})",
@@ -142,9 +142,14 @@ def hidden_write(draw: st.DrawFn) -> str:
     if disguise == "strings":
         return f"{match}WHERE n.name <> {draw(string_literal)} {with_n}"
     if disguise == "homoglyph":
-        word = draw(st.sampled_from(["CREATE", "MERGE", "DELETE", "MATCH", "CALL", "DROP"]))
-        swapped = "".join(homoglyphs.get(c, c) if draw(st.booleans()) else c for c in word)
-        return f"{swapped} (:Evil)" if word != "DELETE" else f"{match}{swapped} n"
+        statement = draw(st.sampled_from(["CREATE (:Evil)", "MERGE (:Evil {id: 1})",
+                                          "MATCH (n:Person) DELETE n", "MATCH (n:Person) SET n.name = 'x'"]))
+        keyword, _, rest = statement.partition(" ")
+        if draw(st.booleans()):  # a look-alike in the keyword: Neo4j does not read it as one
+            at = draw(st.sampled_from([i for i, c in enumerate(keyword) if c in homoglyphs]))
+            return keyword[:at] + homoglyphs[keyword[at]] + keyword[at + 1:] + " " + rest
+        # a look-alike in a name: a real write of a label nobody would notice
+        return f"{keyword} {rest}".replace("Evil", "\u0415vil").replace("Person", "\u0420erson")
     if disguise == "zero_width":
         return f"{match}{with_n}".replace(" ", draw(st.sampled_from(["\u200b ", " \u200b", "\u2060 ", " "])))
     if disguise == "odd_space":
@@ -209,7 +214,7 @@ def dressed_read(draw: st.DrawFn) -> str:
         return f"MATCH (p:Person) RETURN p.id AS x UNION RETURN {text} AS x"
     if shape == "procedure":
         return draw(st.sampled_from(["CALL db.labels()", "CALL db.propertyKeys() YIELD propertyKey RETURN *",
-                                     "CALL `db`.`relationshipTypes`()", "call DB.LABELS()"]))
+                                     "CALL `db`.`relationshipTypes`()", "call db.labels()"]))
     if shape == "list":
         return f"UNWIND [{', '.join(['1'] * draw(st.integers(1, 5000)))}] AS i RETURN sum(i) AS s"
     if shape == "exists":
@@ -268,7 +273,7 @@ def test_generated_writes_are_all_refused_with_a_reason_and_reads_pass(populated
         except QueryFailed as failed:
             # Neo4j would not plan it (a syntax error, an unknown procedure or database): its code says why
             assert "failed in Neo4j: Neo." in str(failed), str(failed)
-            seen["failed in Neo4j"] += 1
+            seen["failed in Neo4j: " + str(failed).split("Neo.")[1].split(":")[0]] += 1
         else:
             pytest.fail(f"a write passed the gate: {write!r}")
         # And a read dressed in write words passes

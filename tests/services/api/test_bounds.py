@@ -108,6 +108,7 @@ def test_a_4_mb_query_is_refused_at_once_and_neo4j_never_sees_it(serve: Callable
     assert answer.json()["error"] == "QueryTooLong"
     assert "over the limit of 65,536 (KNOBS_API_CYPHER_MAX_CHARS)" in answer.json()["detail"]
     assert answer.elapsed.total_seconds() < 1.0
+    print(f"\n{len(query):,}-character query: {answer.status_code} in {answer.elapsed.total_seconds():.3f} s")
     # And Neo4j runs nothing of the gate's, nor any query that long
     assert gate_transactions(app.driver) == []
     assert running_queries_longer_than(app.driver, 65_536) == 0
@@ -216,3 +217,13 @@ def test_the_neo4j_knobs_starts_has_a_transaction_timeout_backstop(neo4j_state: 
             "SHOW SETTINGS YIELD name, value WHERE name = 'db.transaction.timeout' RETURN value")
     # Then a transaction that sets no timeout of its own is stopped after ten minutes
     assert [r["value"] for r in records] == ["10m"]
+
+
+def test_headers_over_16_kib_are_refused_by_uvicorn_before_the_app(serve: Callable[..., Served]) -> None:
+    # Given the app under uvicorn (h11 bounds a request line and headers at 16 KiB)
+    app = serve()
+    # When a request carries 20 KB of headers
+    answer = httpx.get(f"{app.url}/v1/rankings", headers={**app.read, "X-Pad": "x" * 20_000})
+    # Then uvicorn refuses it without calling the app; below that, the app answers
+    assert answer.status_code == 400 and "Invalid HTTP request" in answer.text
+    assert httpx.get(f"{app.url}/v1/rankings", headers={**app.read, "X-Pad": "x" * 8_000}).status_code == 200
