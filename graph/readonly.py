@@ -223,6 +223,7 @@ def check_text(cypher: str, allowed: frozenset[str] = DEFAULT_ALLOWED) -> str:
     code = _code_only(cypher)
     if not code.strip():
         raise QueryRefused("the query is only comments: send one read-only Cypher statement")
+    check_shape(code)
     semicolons = [i for i, ch in enumerate(code) if ch == ";"]
     if semicolons:
         first = semicolons[0]
@@ -253,6 +254,56 @@ def check_text(cypher: str, allowed: frozenset[str] = DEFAULT_ALLOWED) -> str:
         if name not in allowed:
             raise QueryRefused(_procedure_refusal(name, allowed))
     return cypher
+
+
+MAX_DEPTH = 48
+"""Deepest nesting of brackets and CASE ... END the gate lets Neo4j parse. Neo4j 5.26 parses
+recursively: 300 nested lists (608 characters) overflowed its stack, and the bolt connection
+then hung with the transaction still listed for minutes, out of reach of TERMINATE."""
+MAX_BRACES = 8
+"""Deepest nesting of `{ }` (subqueries, maps). Planning time climbs steeply with nested
+subqueries: 14 nested EXISTS took ~2 s to plan, 48 ran on for over ten minutes after their
+transaction had timed out (Neo4j 5.26 on two busy cores)."""
+MAX_OPERATORS = 1000
+"""Most operators in one query. Each binary operator deepens the expression tree Neo4j
+walks: 1,000 `+` plan in 0.2 s, 5,000 in 7 s, 15,000 overflow its stack."""
+
+_OPERATOR = re.compile(r"<>|<=|>=|=~|[-+*/%^=<>]|\b(?:AND|OR|XOR|NOT)\b", re.IGNORECASE)
+_NESTING = re.compile(r"[(\[{]|[)\]}]|\b(?:CASE|END)\b", re.IGNORECASE)
+_QUOTED_NAME = re.compile(r"`[^`]*`")
+
+
+def check_shape(code: str) -> None:
+    """Refuse a query nested deeper than MAX_DEPTH (MAX_BRACES for `{ }`) or with more than
+    MAX_OPERATORS operators: shapes that keep Neo4j planning past any timeout.
+
+    `code` is the query with comments and strings blanked (`_code_only`); quoted names count
+    as plain names, so that a name like `END` cannot hide nesting.
+    """
+    names_blanked = _QUOTED_NAME.sub("_", code)
+    depth = deepest = braces = deepest_braces = 0
+    for match in _NESTING.finditer(names_blanked):
+        token = match.group(0)
+        depth += 1 if token in "([{" or token.upper() == "CASE" else -1
+        braces += 1 if token == "{" else -1 if token == "}" else 0
+        deepest, deepest_braces = max(deepest, depth), max(deepest_braces, braces)
+    if deepest_braces > MAX_BRACES:
+        raise QueryRefused(
+            f"the query nests {deepest_braces} levels of {{ }} (subqueries, maps), over the limit of "
+            f"{MAX_BRACES}: Neo4j's planning time climbs steeply with nested subqueries; flatten it "
+            "(WITH steps, one subquery after another)"
+        )
+    if deepest > MAX_DEPTH:
+        raise QueryRefused(
+            f"the query nests {deepest} levels deep (brackets and CASE), over the limit of {MAX_DEPTH}: "
+            "Neo4j's parser can overflow on deep nesting; flatten it (WITH steps, UNWIND, parameters)"
+        )
+    operators = sum(1 for _ in _OPERATOR.finditer(names_blanked))
+    if operators > MAX_OPERATORS:
+        raise QueryRefused(
+            f"the query has {operators:,} operators, over the limit of {MAX_OPERATORS:,}: long chains "
+            "make Neo4j plan for minutes; pass values as a list parameter (`x IN $values`) instead"
+        )
 
 
 def _procedure_refusal(name: str, allowed: frozenset[str]) -> str:

@@ -110,7 +110,7 @@ def hidden_write(draw: st.DrawFn) -> str:
     disguise = draw(st.sampled_from([
         "plain", "alone", "call", "call_old", "call_in_tx", "foreach", "nested", "union", "procedure",
         "comments", "strings", "homoglyph", "zero_width", "odd_space", "huge", "statements", "use",
-        "load_csv", "prefix", "case_when", "optional",
+        "load_csv", "prefix", "case_when", "optional", "deep",
     ]))
     if disguise == "plain":
         return f"{match}{with_n}"
@@ -141,6 +141,20 @@ def hidden_write(draw: st.DrawFn) -> str:
         return f"{draw(comment)}{match}{draw(comment)}{with_n}{draw(comment)}"
     if disguise == "strings":
         return f"{match}WHERE n.name <> {draw(string_literal)} {with_n}"
+    if disguise == "deep":  # shapes that keep Neo4j planning (graph.readonly.check_shape)
+        k = draw(st.integers(1, 120))
+        shape = draw(st.sampled_from(["[", "(", "CASE", "+", "EXISTS"]))
+        if shape == "[":
+            value = "[" * k + "1" + "]" * k
+        elif shape == "(":
+            value = "(" * k + "1" + ")" * k
+        elif shape == "CASE":
+            value = "CASE WHEN true THEN " * k + "1" + " END" * k
+        elif shape == "+":
+            value = " + ".join(["1"] * (k * 20))
+        else:
+            value = "EXISTS { MATCH (m) WHERE " * min(k, 30) + "true" + " }" * min(k, 30)
+        return f"{match}SET n.x = {value}"
     if disguise == "homoglyph":
         statement = draw(st.sampled_from(["CREATE (:Evil)", "MERGE (:Evil {id: 1})",
                                           "MATCH (n:Person) DELETE n", "MATCH (n:Person) SET n.name = 'x'"]))
@@ -207,7 +221,7 @@ def dressed_read(draw: st.DrawFn) -> str:
         return f"{match}CALL (n) {{ RETURN n.id AS id }} RETURN max(id) AS top"
     if shape == "nested":
         body = "MATCH (p:Person) RETURN count(p) AS c"
-        for _ in range(draw(st.integers(1, 20))):
+        for _ in range(draw(st.integers(1, 8))):  # graph.readonly.MAX_BRACES
             body = f"CALL () {{ {body} }} RETURN c"
         return body
     if shape == "union":
@@ -248,7 +262,8 @@ def layer(query: str) -> str:
     return "plan"
 
 
-REASONS = ("read-only", "not allowed", "not accepted", "more than one statement", "characters long")
+REASONS = ("read-only", "not allowed", "not accepted", "more than one statement", "characters long",
+           "over the limit of")
 QUERIES = count(60, 1000)
 
 
