@@ -1,11 +1,11 @@
-"""Bounds on every request, before a route sees it: the URL's length and the body's size.
+"""Bounds on every request, before a route sees it: the URL, the headers, the body.
 
 A pure ASGI middleware (a BaseHTTPMiddleware would hide the client's disconnect from the
 routes that watch for it). A body is refused from its Content-Length before a byte of it is
 read, and a body sent without one (chunked) is counted as it streams: past the limit the
 middleware answers 413 itself and tells the route the client is gone, so nothing more is
-read or buffered. Header sizes are uvicorn's to bound (h11 refuses a request line plus
-headers over 16 KiB with 400 before the app is called).
+read or buffered. Headers are checked here too: uvicorn's h11 refuses over-long headers only
+when they arrive in pieces, and 20 KB sent at once reached the app.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def url_detail(length: int, limit: int) -> str:
             "(KNOBS_API_MAX_URL_CHARS): send long values in a POST body, or raise KNOBS_API_MAX_URL_CHARS")
 
 
+def header_detail(length: int, limit: int) -> str:
+    return (f"the request headers are {length:,} bytes, over the limit of {limit:,} "
+            "(KNOBS_API_MAX_HEADER_BYTES): send fewer or shorter headers, "
+            "or raise KNOBS_API_MAX_HEADER_BYTES")
+
+
 def body_detail(length: int | None, limit: int) -> str:
     size = f"{length:,} bytes" if length is not None else "more than that"
     return (f"the request body is {size}, over the limit of {limit:,} bytes (KNOBS_API_MAX_BODY_BYTES): "
@@ -40,7 +46,8 @@ def body_detail(length: int | None, limit: int) -> str:
 
 
 class RequestLimits:
-    """ASGI middleware: 413 for a URL over `max_url_chars` or a body over `max_body_bytes`."""
+    """ASGI middleware: 413 for a URL over `max_url_chars`, headers over `max_header_bytes` or a
+    body over `max_body_bytes`."""
 
     def __init__(self, app: ASGIApp, settings: Callable[[Scope], ApiSettings] | None = None) -> None:
         self.app = app
@@ -54,6 +61,10 @@ class RequestLimits:
         url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
         if url > settings.max_url_chars:
             await _answer_413(send, "UrlTooLong", url_detail(url, settings.max_url_chars))
+            return
+        headers = sum(len(name) + len(value) for name, value in scope.get("headers", []))
+        if headers > settings.max_header_bytes:
+            await _answer_413(send, "HeadersTooLarge", header_detail(headers, settings.max_header_bytes))
             return
         limit = settings.max_body_bytes
         declared = _content_length(scope)

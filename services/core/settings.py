@@ -28,5 +28,7 @@ class ApiSettings(BaseSettings):
     """A request body's limit: max_batch events of ~3 KB (RunCompleted, the largest posted often,
     is ~2.2 KB) or one RankingDerived of 100k runs (~15 MB) fit; services/api/limits.py."""
     max_url_chars: int = Field(default=8192, ge=1)
-    """A request's path and query string together; uvicorn itself caps the request line and
-    headers at 16 KiB (h11's limit, answered with 400)."""
+    """A request's path and query string together."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=1)
+    """A request's headers, names and values together (uvicorn's h11 limit applies only to
+    headers that arrive in pieces)."""
