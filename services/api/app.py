@@ -21,6 +21,7 @@ from services.api import (
 )
 from services.api.errors import install_handlers
 from services.api.guard import install_access
+from services.api.limits import RequestLimits
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.ranking import readmodel
@@ -60,6 +61,7 @@ def create_app(context: Context | None = None, settings: ApiSettings | None = No
                   description="Which knobs matter, with the evidence for every answer.")
     install_handlers(app)
     install_access(app)  # scopes' admin routes, 429s, no tokens in URLs (services/api/guard.py)
+    app.add_middleware(RequestLimits)  # 413 for an over-long URL or body: added last, so outermost
     app.include_router(queries_routes.router)
     app.include_router(events_routes.router)
     app.include_router(queries_routes.cypher_router)

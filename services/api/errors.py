@@ -16,6 +16,7 @@ from events.errors import (
     UnknownEventType,
 )
 from graph.errors import GraphError, GraphUnavailable, QueryRefused
+from graph.readonly import QueryTimedOut, QueryTooLong
 from services.core.errors import ServiceError
 
 EVENTS_STATUS: list[tuple[type[EventsError], int]] = [
@@ -41,8 +42,12 @@ def status_for(exc: Exception) -> int:
         return exc.status_code
     if isinstance(exc, EventsError):
         return next((code for cls, code in EVENTS_STATUS if isinstance(exc, cls)), 500)
+    if isinstance(exc, QueryTooLong):
+        return 413
     if isinstance(exc, QueryRefused):
         return 403
+    if isinstance(exc, QueryTimedOut):
+        return 504
     if isinstance(exc, GraphUnavailable):
         return 503
     if isinstance(exc, GraphError):

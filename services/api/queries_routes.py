@@ -4,7 +4,8 @@
 returns cells as Neo4j gives them; the friendly routes (`/v1/knobs`, `/v1/parameters/{name}/influence`,
 ...) run one query each and decode its JSON text columns into objects. Every answer is
 `{query, columns, rows: [{column: value}], truncated}`, under the API's Cypher row limit and timeout.
-`POST /v1/cypher` runs a caller's own Cypher through the same read-only gate.
+`POST /v1/cypher` runs a caller's own Cypher through the same read-only gate, watched
+(services/api/watched.py) so that it stops in Neo4j when its time is up or its client goes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from graph.readonly import run_readonly
+from graph.readonly import ReadOnlyResult, run_readonly
 from services.api.deps import ContextDep, ReadScope, SettingsDep
 from services.api.schemas import CypherIn, CypherPublic
+from services.api.watched import run_watched
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.queries.named import QueryParameterError, ask, catalogue
@@ -127,10 +129,18 @@ def get_matrix(name: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
 
 
 @cypher_router.post("/cypher", response_model=CypherPublic)
-def post_cypher(body: CypherIn, ctx: ContextDep, settings: SettingsDep, _: ReadScope) -> CypherPublic:
-    result = run_readonly(
-        ctx.driver(), body.query, body.params,
-        timeout_s=min(body.timeout_s or settings.cypher_timeout_s, settings.cypher_timeout_s),
-        row_limit=min(body.limit or settings.cypher_row_limit, settings.cypher_row_limit),
-    )
+async def post_cypher(body: CypherIn, request: Request, ctx: ContextDep, settings: SettingsDep,
+                      _: ReadScope) -> CypherPublic:
+    """Run a read-only Cypher query; stopped in Neo4j when its time is up or its client goes."""
+    driver = ctx.driver()
+    timeout_s = min(body.timeout_s or settings.cypher_timeout_s, settings.cypher_timeout_s)
+
+    def run(request_id: str) -> ReadOnlyResult:
+        return run_readonly(
+            driver, body.query, body.params, timeout_s=timeout_s,
+            row_limit=min(body.limit or settings.cypher_row_limit, settings.cypher_row_limit),
+            max_chars=settings.cypher_max_chars, request_id=request_id,
+        )
+
+    result = await run_watched(request, driver, run, timeout_s)
     return CypherPublic(columns=list(result.columns), rows=list(result.rows), truncated=result.truncated)

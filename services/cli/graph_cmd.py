@@ -104,7 +104,8 @@ def query(
     with Context() as ctx:
         result = run_readonly(ctx.driver(), text, params,
                               timeout_s=timeout or settings.cypher_timeout_s,
-                              row_limit=limit or settings.cypher_row_limit)
+                              row_limit=limit or settings.cypher_row_limit,
+                              max_chars=settings.cypher_max_chars)
     if json_out:
         emit_json({"columns": result.columns, "rows": result.rows, "truncated": result.truncated})
         return

@@ -7,6 +7,7 @@ KNOBS_HOME are used (they record themselves under $KNOBS_HOME/run).
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,3 +33,13 @@ class ApiSettings(BaseSettings):
     """How long a request retries an unreachable Neo4j before answering 503 with Retry-After; the
     driver's own 30 s (KNOBS_NEO4J_RETRY_TIME_S, kept by the CLI and the projector) would hold
     every graph read that long while Neo4j restarts."""
+    cypher_max_chars: int = Field(default=65_536, ge=1)
+    """The longest Cypher text the read-only gate reads (API, MCP, CLI); graph/readonly.py."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    """A request body's limit: max_batch events of ~3 KB (RunCompleted, the largest posted often,
+    is ~2.2 KB) or one RankingDerived of 100k runs (~15 MB) fit; services/api/limits.py."""
+    max_url_chars: int = Field(default=8192, ge=1)
+    """A request's path and query string together."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=1)
+    """A request's headers, names and values together (uvicorn's h11 limit applies only to
+    headers that arrive in pieces)."""

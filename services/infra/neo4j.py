@@ -115,6 +115,15 @@ def _write_conf(path: Path, bolt_port: int, http_port: int | None) -> None:
         # reads the disk for every MERGE.
         "server.memory.pagecache.size=1g",
         "db.logs.query.enabled=OFF",
+        # A backstop for any transaction that sets no timeout of its own (the read-only gate
+        # sets one from KNOBS_API_CYPHER_TIMEOUT_S, and a driver's timeout overrides this one).
+        # Generous on purpose: the longest legitimate transactions are the rebuild's wipe of
+        # the whole graph (one auto-commit query; the whole rebuild at 100k runs takes ~150 s)
+        # and the schema's wait for its indexes (300 s by its own limit). No per-transaction
+        # memory cap (db.memory.transaction.max): the global pool (70% of the heap) already
+        # fails a greedy query rather than the server, and projecting a ranking of 100k runs
+        # needs ~830 MiB of it, so a tighter cap would only add a way for projection to fail.
+        "db.transaction.timeout=10m",
     ]
     if http_port:
         lines.append(f"server.http.listen_address=127.0.0.1:{http_port}")

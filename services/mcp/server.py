@@ -241,7 +241,7 @@ def cypher(ctx: Context, query: str, params: dict[str, Any] | None = None) -> di
     settings = ApiSettings()
     ctx.catch_up()
     result = run_readonly(ctx.driver(), query, params or {}, timeout_s=settings.cypher_timeout_s,
-                          row_limit=settings.cypher_row_limit)
+                          row_limit=settings.cypher_row_limit, max_chars=settings.cypher_max_chars)
     return {"columns": result.columns, "rows": result.rows, "truncated": result.truncated,
             "row_limit": settings.cypher_row_limit}
 

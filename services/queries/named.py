@@ -141,7 +141,8 @@ def ask(
     try:
         result = run_readonly(ctx.driver(), query.cypher, bound,
                               timeout_s=timeout_s or settings.cypher_timeout_s,
-                              row_limit=row_limit or settings.cypher_row_limit)
+                              row_limit=row_limit or settings.cypher_row_limit,
+                              max_chars=settings.cypher_max_chars)
     except QueryFailed as exc:
         cause = exc.__cause__
         if isinstance(cause, Neo4jError) and cause.code and "ParameterMissing" in cause.code:

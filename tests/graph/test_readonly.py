@@ -242,3 +242,34 @@ def test_syntax_errors_are_query_failed_with_neo4j_message(people: neo4j.Driver)
 def test_missing_parameter_is_query_failed(people: neo4j.Driver) -> None:
     with pytest.raises(QueryFailed):
         run_readonly(people, "MATCH (n:Person {id: $id}) RETURN n")
+
+
+@pytest.mark.parametrize(("cypher", "reason"), [
+    ("RETURN " + "[" * 49 + "1" + "]" * 49, "nests 49 levels deep"),
+    ("RETURN " + "(" * 300 + "1" + ")" * 300, "nests 300 levels deep"),
+    ("RETURN " + "CASE WHEN true THEN " * 49 + "1" + " END" * 49, "nests 49 levels deep"),
+    ("RETURN " + "[`END`, " * 49 + "1" + "]" * 49, "nests 49 levels deep"),  # a quoted END hides nothing
+    ("MATCH (n) WHERE " + "EXISTS { MATCH (n)-->(m) WHERE " * 9 + "true" + " }" * 9 + " RETURN n",
+     "nests 9 levels of { }"),
+    ("RETURN " + " + ".join(["1"] * 1002), "1,001 operators"),
+    ("MATCH (n) WHERE " + " OR ".join(f"n.id = {i}" for i in range(501)) + " RETURN n", "1,001 operators"),
+])
+def test_refuses_shapes_that_keep_neo4j_planning(cypher: str, reason: str) -> None:
+    # Given shapes that overflowed Neo4j's parser or planned for minutes past their timeout,
+    # Then the text check refuses them, saying which limit and how to rewrite the query
+    with pytest.raises(QueryRefused, match=reason) as refused:
+        check_text(cypher)
+    assert "over the limit of" in str(refused.value)
+
+
+def test_shapes_at_the_limits_still_run(people: neo4j.Driver) -> None:
+    # Given queries exactly at the nesting and operator limits, and operator-like text in strings
+    at_depth = "RETURN " + "[" * 48 + "1" + "]" * 48 + " AS deep"
+    at_braces = "RETURN " + "{a: " * 8 + "1" + "}" * 8 + " AS maps"
+    at_operators = "RETURN " + " + ".join(["1"] * 1000) + " AS total"
+    in_strings = "RETURN '" + "(((+ - * /" * 200 + "' AS s"
+    # Then each runs
+    assert run_readonly(people, at_depth).columns == ["deep"]
+    assert run_readonly(people, at_braces).columns == ["maps"]
+    assert run_readonly(people, at_operators).rows == [[1000]]
+    assert run_readonly(people, in_strings).columns == ["s"]
