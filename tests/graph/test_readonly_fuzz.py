@@ -264,7 +264,7 @@ def layer(query: str) -> str:
 
 REASONS = ("read-only", "not allowed", "not accepted", "more than one statement", "characters long",
            "over the limit of")
-QUERIES = count(60, 1000)
+QUERIES = count(250, 1000)
 
 
 @faults
