@@ -152,7 +152,8 @@ def start_redis(home: Path, *, timeout_s: float = 30) -> dict[str, Any]:
         _wait_ready(state["url"], pid, paths, timeout_s)
         runtime.write_state(home, "redis", state)
         return state
-    port = runtime.pick_port(DEFAULT_PORT)
+    # A restart keeps the port it had (when still free), so clients reconnect to the same URL.
+    port = runtime.pick_port(port or DEFAULT_PORT)
     _write_conf(paths, port, password)
     paths["pid"].unlink(missing_ok=True)
     with open(paths["log"], "ab") as log:
