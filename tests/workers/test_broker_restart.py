@@ -50,7 +50,8 @@ def test_a_broker_stopped_and_restarted_mid_work_loses_no_run(log: Log, broker: 
                 log.request(runs[-1], train_tokens=100_000, d_model=40)
 
                 # When the broker stops while a run trains
-                log.wait(lambda: any(log.count("RunProgressed", r) >= 2 for r in runs[-2:]), 180,
+                pair = runs[-2:]
+                log.wait(lambda pair=pair: any(log.count("RunProgressed", r) >= 2 for r in pair), 180,
                          "a run to train")
                 stop(home)
                 head = log.store.head()
