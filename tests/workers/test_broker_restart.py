@@ -23,7 +23,7 @@ from tests.faults import count, faults
 from tests.workers.conftest import Log, Processes
 from tests.workers.faults import Fleet, assert_each_run_ended_once_and_trained_once, broker_env
 
-pytestmark = [pytest.mark.slow, faults]
+pytestmark = [pytest.mark.slow, faults, pytest.mark.timeout(3600)]
 
 SERVERS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], bool]]] = {
     "rabbitmq": (start_rabbitmq, stop_rabbitmq),
@@ -46,8 +46,8 @@ def test_a_broker_stopped_and_restarted_mid_work_loses_no_run(log: Log, broker: 
                 fleet.start(name)
             for i in range(restarts):
                 runs += [f"r{i}a", f"r{i}b"]
-                log.request(runs[-2], train_tokens=100_000)
-                log.request(runs[-1], train_tokens=100_000, d_model=40)
+                log.request(runs[-2], train_tokens=60_000)
+                log.request(runs[-1], train_tokens=60_000, d_model=40)
 
                 # When the broker stops while a run trains
                 pair = runs[-2:]
