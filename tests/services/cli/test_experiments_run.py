@@ -86,7 +86,7 @@ def test_run_exits_3_and_names_the_failed_runs_when_any_run_failed(
 ) -> None:
     # Given a spec whose variant starts from a base model that was never trained
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("name: cli-train", "name: cli-fails").replace(
+    spec.write_text(SPEC.replace("name: cli-train", "name: cli-fails").replace("20000", "5000").replace(
         "  format: {values: [mixed, plain]}\n", "  base_run: {values: [never-trained/base-s0]}\n").replace(
         "  n_layer: {values: [1, 2]}\n", ""))
 
