@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -147,15 +146,6 @@ def _env(paths: dict[str, Path], node: str, port: int, dist_port: int, epmd_port
     return env
 
 
-def _conf_port(conf: Path) -> int | None:
-    """The AMQP port the node last listened on (its config outlives a stop)."""
-    with contextlib.suppress(OSError):
-        found = re.search(r"^listeners\.tcp\.1 = 127\.0\.0\.1:(\d+)$", conf.read_text(), re.MULTILINE)
-        if found:
-            return int(found.group(1))
-    return None
-
-
 def _url(password: str, port: int) -> str:
     return f"amqp://{USER}:{password}@127.0.0.1:{port}/%2F"
 
@@ -269,7 +259,8 @@ def start_rabbitmq(home: Path, *, timeout_s: float = 120) -> dict[str, Any]:
         return state
     _cookie(paths["cookie"])
     # A restart keeps the port it had (when still free), so clients reconnect to the same URL.
-    port = runtime.pick_port(_conf_port(paths["conf"]) or DEFAULT_PORT)
+    previous = runtime.conf_port(paths["conf"], r"^listeners\.tcp\.1 = 127\.0\.0\.1:(\d+)$")
+    port = runtime.pick_port(previous or DEFAULT_PORT)
     dist_port = runtime.pick_port(DEFAULT_DIST_PORT)
     epmd_port = _free_port()
     _write_conf(paths, port, password)

@@ -7,9 +7,7 @@ starts the server and records the URL in $KNOBS_HOME/run/redis.json (0600).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -71,11 +69,7 @@ def _write_conf(paths: dict[str, Path], port: int, password: str) -> None:
 
 
 def _conf_port(conf: Path) -> int | None:
-    with contextlib.suppress(OSError):
-        found = re.search(r"^port (\d+)$", conf.read_text(), re.MULTILINE)
-        if found:
-            return int(found.group(1))
-    return None
+    return runtime.conf_port(conf, r"^port (\d+)$")
 
 
 def _url(password: str, port: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -55,6 +56,15 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def conf_port(conf: Path, pattern: str) -> int | None:
+    """The port a server's config file names (`pattern`'s one group), None without one."""
+    with contextlib.suppress(OSError):
+        found = re.search(pattern, conf.read_text(), re.MULTILINE)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
