@@ -30,9 +30,9 @@ def test_random_kills_of_workers_and_dispatchers_end_every_run_once(
     kills = count(6, 100)
     rng = random.Random(f"{broker}-{kills}")
     url = str(request.getfixturevalue(f"{broker}_url"))
-    # Dispatchers pause after each enqueue, so kills often land between the enqueue and its
+    # Dispatchers pause 1 s after each enqueue, so kills often land between the enqueue and its
     # RunDispatched: the window in which a restarted dispatcher enqueues the run again.
-    procs = Processes(broker_env(log, broker, url, KNOBS_DISPATCH_PAUSE_AFTER_ENQUEUE="0.3"))
+    procs = Processes(broker_env(log, broker, url, KNOBS_DISPATCH_PAUSE_AFTER_ENQUEUE="1"))
     fleet = Fleet(procs)
     runs = [f"r{i}" for i in range(3)]
     started = time.monotonic()
