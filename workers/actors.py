@@ -2,7 +2,9 @@
 
 Dramatiq's defaults (20 retries, a 10-minute limit) are wrong for training, so every actor
 sets `queue_name`, `time_limit` and `max_retries`. A failed run is not retried — the
-failure is a result (`RunFailed`); only infrastructure errors are.
+failure is a result (`RunFailed`); only infrastructure errors are. A delivery of a run that
+another attempt is training (its claim is live, `workers/claim.py`) is deferred, not retried:
+the actor puts the message back with a delay and returns, so deferrals spend no retries.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from events.settings import EventsSettings, knobs_home
 from events.store import EventStore
 from events.store.factory import open_store
 from workers.attempt import Attempt, Outcome, RetryableError
+from workers.claim import ClaimHeld
 from workers.distillation import Job, Progress, keyed, run_batch
 from workers.jobs.distill import ClientSettings, ResponseCache
 from workers.jobs.distill_checks import Embedder
@@ -65,9 +68,16 @@ def declare_actors(broker: Broker, settings: WorkerSettings,
             job = Attempt(store, experiment=experiment, run_id=run_id, attempt=attempt,
                           worker=worker_name(), artifacts=settings.resolved_artifacts_dir(),
                           time_limit_s=settings.train_time_limit_s,
-                          progress_every_s=settings.progress_every_s)
+                          progress_every_s=settings.progress_every_s, lease_s=settings.lease_s)
             try:
                 outcome = job.run()
+            except ClaimHeld as exc:
+                if message is None:
+                    raise
+                # Back in the queue once the holder's lease could have run out: by then it has
+                # ended the run (this delivery skips), renewed (defer again) or died (take over).
+                broker.enqueue(message, delay=max(1000, int(exc.retry_in_s * 1000)))
+                outcome = Outcome("deferred", str(exc))
             except RetryableError as exc:
                 if retries < settings.max_retries:
                     raise

@@ -4,6 +4,14 @@ Exactly one terminal event per run, whatever is redelivered or killed: `RunCompl
 `RunFailed` share one idempotency key per run (`terminal_key`), so the store refuses a
 second ending, and the run's facts (`RunRecorded`, `BenchmarkScored`) are appended in the
 same atomic batch as its `RunCompleted`, so they exist exactly when it does.
+
+At most one attempt trains a run at a time (`workers/claim.py`): the attempt claims the run
+with a `RunStarted` appended at the stream version it read, keeps the claim alive with
+`RunProgressed`/`RunLeaseRenewed` at least once per lease, and makes every append at the
+version it last saw. A delivery that finds another attempt's live claim does not train
+(`ClaimHeld`: the actor defers the message until the lease could have run out); a claim whose
+holder has been silent past the lease is taken over; an overtaken holder learns it at its next
+append (`ClaimLost`), kills its child and writes nothing more.
 """
 
 from __future__ import annotations
@@ -27,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from events.errors import IdempotencyMismatch
+from events.errors import ConcurrencyConflict, IdempotencyMismatch
 from events.models import BenchmarkScored, Event, RunRecorded
 from events.models.experiments import (
     TERMINAL_TYPES,
     FailureKind,
     RunCompleted,
     RunFailed,
+    RunLeaseRenewed,
     RunProgressed,
     RunRequested,
     RunStarted,
@@ -43,6 +52,7 @@ from events.models.experiments import (
 from events.models.shift import TrackedDocument, TrainingInfluenceRecorded
 from events.store import EventStore, NewEvent
 from events.store.blobs import put_blob
+from workers.claim import ClaimHeld, ClaimLost, ClaimState, claim_state
 from workers.cloud import CloudUnavailable, write_cloud
 
 log = logging.getLogger("knobs.workers.attempt")
@@ -50,7 +60,7 @@ log = logging.getLogger("knobs.workers.attempt")
 EVENT_NAMESPACE = uuid.UUID("3b0f7c4e-2d1a-5e8f-9b6c-7a4d2e1f0c9b")
 """Fixed forever: worker event ids are uuid5(EVENT_NAMESPACE, idempotency key)."""
 
-Status = Literal["completed", "failed", "skipped"]
+Status = Literal["completed", "failed", "skipped", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,8 @@ class Attempt:
     """Runs one delivery of a run's message, top to bottom."""
 
     def __init__(self, store: EventStore, *, experiment: str, run_id: str, attempt: str,
-                 worker: str, artifacts: Path, time_limit_s: float, progress_every_s: float = 2.0) -> None:
+                 worker: str, artifacts: Path, time_limit_s: float, progress_every_s: float = 2.0,
+                 lease_s: float = 30.0) -> None:
         self.store = store
         self.experiment = experiment
         self.run_id = run_id
@@ -134,10 +145,25 @@ class Attempt:
         self.artifacts = artifacts
         self.time_limit_s = time_limit_s
         self.progress_every_s = progress_every_s
+        self.lease_s = lease_s
+        self.stream = run_stream(experiment, run_id)
+        self.version: int | None = None
+        """The run's stream version after this attempt's last append (None before its claim)."""
+        self.last_append = 0.0
 
     # ------------------------------------------------------------------ the attempt
 
     def run(self) -> Outcome:
+        """Claim, train, end; `ClaimHeld` when another attempt holds a live claim on the run."""
+        try:
+            return self._run()
+        except ClaimLost as exc:
+            # What this attempt trained is not the run's: leave only the holder's checkpoint.
+            shutil.rmtree(self.artifacts / self.experiment / self.run_id / attempt_slug(self.attempt),
+                          ignore_errors=True)
+            return Outcome("skipped", f"lost the run's claim ({exc}); nothing more recorded")
+
+    def _run(self) -> Outcome:
         request, has_ended = run_state(self.store, self.experiment, self.run_id)
         if has_ended:
             return Outcome("skipped", "already ended (a redelivered or duplicate message)")
@@ -147,12 +173,7 @@ class Attempt:
             log.error("no RunRequested for %s/%s in this event log; message dropped (give each log "
                       "its own KNOBS_WORKERS_QUEUE)", self.experiment, self.run_id)
             return Outcome("skipped", "no such run requested in this log")
-        device = detect_device()
-        self.append([keyed(
-            RunStarted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
-                       worker=self.worker, device=device),
-            run_key("started", self.experiment, self.run_id, self.attempt),
-        )])
+        self.claim(detect_device())
         out_dir = self.fresh_attempt_dir()
         try:
             base = artifact_of(self.store, str(request.params["base_run"])) \
@@ -172,6 +193,61 @@ class Attempt:
             return self.complete(request, message["result"])
         error = message["error"]
         return self.fail(error["kind"], error["reason"])
+
+    # ------------------------------------------------------------------ the claim
+
+    def read_claim(self) -> ClaimState:
+        try:
+            return claim_state(self.store.read_stream(self.stream))
+        except Exception as exc:  # the store's own errors and its drivers'
+            raise RetryableError(f"cannot read the event log: {exc}") from exc
+
+    def claim(self, device: str) -> None:
+        """Append this attempt's `RunStarted` at the version read; raise `ClaimHeld` while another
+        attempt's claim is live, `ClaimLost` when the run ended meanwhile."""
+        started = keyed(RunStarted(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+                                   worker=self.worker, device=device),
+                        run_key("started", self.experiment, self.run_id, self.attempt))
+        while True:
+            state = self.read_claim()
+            if state.ended:
+                raise ClaimLost("the run ended before this attempt could claim it")
+            holder = state.live_holder(self.lease_s)
+            if holder is not None and holder != self.attempt:
+                raise ClaimHeld(holder, self.lease_s - state.holder_age_s + 0.5)
+            try:
+                self.append([started], at_version=state.version)
+                return
+            except ConcurrencyConflict:
+                continue  # someone wrote to the stream between the read and the append: look again
+
+    def append_held(self, batch: list[NewEvent]) -> list[Any]:
+        """Append while this attempt holds the claim; `ClaimLost` once it does not."""
+        while True:
+            if self.version is None:  # no claim yet (giving up before one): only if none is live
+                state = self.read_claim()
+                holder = state.live_holder(self.lease_s)
+                if state.ended or (holder is not None and holder != self.attempt):
+                    raise ClaimLost("another attempt holds the run" if not state.ended else "the run ended")
+                self.version = state.version
+            try:
+                return self.append(batch, at_version=self.version)
+            except ConcurrencyConflict:
+                # Another writer (the dispatcher's RunDispatched, or a new claim): still ours?
+                state = self.read_claim()
+                if state.ended:
+                    raise ClaimLost("the run ended") from None
+                if state.holder != self.attempt:
+                    raise ClaimLost(f"attempt {state.holder} took the run over") from None
+                self.version = state.version
+
+    def renew_if_quiet(self) -> None:
+        """Keep the claim alive when nothing else was appended for a third of the lease."""
+        if time.monotonic() - self.last_append >= self.lease_s / 3:
+            self.append_held([keyed(
+                RunLeaseRenewed(experiment=self.experiment, run_id=self.run_id, attempt=self.attempt,
+                                lease_s=self.lease_s),
+                run_key("lease", self.experiment, self.run_id, self.attempt, uuid.uuid4().hex))])
 
     def fresh_attempt_dir(self) -> Path:
         """A clean directory for this attempt; half-finished attempts' leftovers are removed."""
@@ -225,6 +301,7 @@ class Attempt:
     def _follow(self, child: subprocess.Popen[bytes], deadline: float) -> dict[str, Any] | None:
         last_progress = 0.0
         for message in _lines(child, deadline):
+            self.renew_if_quiet()
             if "progress" in message:
                 now = time.monotonic()
                 if now - last_progress >= self.progress_every_s:
@@ -243,7 +320,7 @@ class Attempt:
             tokens=int(p["tokens"]), elapsed_s=float(p["elapsed_s"]),
         )
         key = run_key("progress", self.experiment, self.run_id, self.attempt, event.step)
-        self.append([keyed(event, key)])
+        self.append_held([keyed(event, key)])
 
     # -------------------------------------------------------------------- endings
 
@@ -284,20 +361,26 @@ class Attempt:
         return Outcome("failed", f"{kind}: {reason[:200]}")
 
     def end(self, batch: list[NewEvent]) -> bool:
-        """Append the terminal batch; False when the run had already ended (nothing written)."""
+        """Append the terminal batch; False when the run had already ended or this attempt lost
+        its claim (nothing written)."""
         try:
-            appended = self.append(batch)
-        except IdempotencyMismatch:
+            appended = self.append_held(batch)
+        except (IdempotencyMismatch, ClaimLost):
             return False
         return not appended[-1].duplicate
 
-    def append(self, batch: list[NewEvent]) -> list[Any]:
+    def append(self, batch: list[NewEvent], *, at_version: int) -> list[Any]:
+        """Append at the stream version given (`ConcurrencyConflict` if the stream moved on)."""
         try:
-            return self.store.append(batch)
-        except IdempotencyMismatch:
+            appended = self.store.append(batch, expected_versions={self.stream: at_version})
+        except (IdempotencyMismatch, ConcurrencyConflict):
             raise
         except Exception as exc:  # the store's own errors and its drivers'
             raise RetryableError(f"cannot append to the event log: {exc}") from exc
+        self.version = at_version + sum(1 for new, a in zip(batch, appended, strict=True)
+                                        if new.stream_id == self.stream and not a.duplicate)
+        self.last_append = time.monotonic()
+        return appended
 
 
 INFLUENCE_FILE = "influence.json"
@@ -327,7 +410,8 @@ def _influence_recorded(experiment: str, run_id: str,
 
 
 def _lines(child: subprocess.Popen[bytes], deadline: float) -> Iterator[dict[str, Any]]:
-    """The child's protocol messages until it exits or the deadline passes.
+    """The child's protocol messages until it exits or the deadline passes, and an empty one
+    each second the child is silent.
 
     A reader thread owns the pipe so the deadline is kept even while the child is silent.
     """
@@ -347,6 +431,7 @@ def _lines(child: subprocess.Popen[bytes], deadline: float) -> Iterator[dict[str
         try:
             line = lines.get(timeout=min(remaining, 1.0))
         except queue.Empty:
+            yield {}  # a tick while the child is silent: the attempt renews its claim
             continue
         if line is None:
             return

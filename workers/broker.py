@@ -22,7 +22,11 @@ def make_broker(settings: WorkerSettings) -> Broker:
     elif settings.broker == "redis":
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
+        # Redis has no connection-bound acks: a killed worker's messages come back only when a
+        # live worker's maintenance finds its heartbeat older than the timeout.
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=url, heartbeat_timeout=int(settings.redis_heartbeat_timeout_s * 1000),
+            maintenance_chance=settings.redis_maintenance_chance)
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")

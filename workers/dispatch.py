@@ -3,8 +3,15 @@
 Its memory is the log itself: a run is pending while it has a `RunRequested` and neither a
 `RunDispatched` nor a terminal event. It enqueues first and records `RunDispatched` after
 (with a broker that confirms delivery), so a dispatcher killed in between re-enqueues that
-one run when it restarts: at least once, never lost. The duplicate delivery is harmless:
-the actor skips a run that has ended, and the terminal key lets only one attempt end it.
+one run when it restarts: at least once, never lost. The duplicate delivery (same message id)
+does not train the run a second time: an attempt trains only under the run's claim, a
+`RunStarted` appended at the stream version it read (`workers/claim.py`), so the delivery that
+finds the other's live claim is deferred until that claim has ended the run (it then skips) or
+its holder has gone silent past the lease (it takes over); the terminal key lets only one
+attempt end it.
+
+A broker that is down does not stop the dispatcher: the enqueue fails, the run stays pending,
+and the loop tries again with a growing pause until the broker is back.
 """
 
 from __future__ import annotations
@@ -98,7 +105,17 @@ class Dispatcher:
         return sent
 
     def follow(self, poll_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Dispatch forever (until `should_stop`), polling the log."""
+        """Dispatch forever (until `should_stop`), polling the log, outliving broker outages."""
+        pause = poll_s
         while not should_stop():
-            if self.dispatch_once() == 0:
+            try:
+                sent = self.dispatch_once()
+            except Exception as exc:  # the broker's or the store's connection errors, whichever
+                pause = min(10.0, pause * 2)
+                log.warning("cannot dispatch (%s: %s); the runs stay pending, trying again in %.1f s "
+                            "(is the broker running?)", type(exc).__name__, exc, pause)
+                time.sleep(pause)
+                continue
+            pause = poll_s
+            if sent == 0:
                 time.sleep(poll_s)

@@ -40,6 +40,14 @@ class WorkerSettings(BaseSettings):
     """Concurrent runs per worker process (1 per GPU; CPU runs share the cores anyway)."""
     progress_every_s: float = 2.0
     """At most one RunProgressed event per attempt this often."""
+    lease_s: float = 30.0
+    """How long a run's claim lasts without a word from its attempt (renewed every third of it):
+    a duplicate delivery waits this long for a silent holder before taking the run over. Keep it
+    well above the clock skew between the hosts that write the log."""
+    redis_heartbeat_timeout_s: float = 60.0
+    """Redis: a worker silent this long is dead, and its unacknowledged messages are requeued."""
+    redis_maintenance_chance: int = 1000
+    """Redis: per million fetches, how often a worker looks for dead workers' messages."""
     distill_queue: str = "knobs.distill"
     """The distillation queue: one message per batch of pairs."""
     distill_time_limit_s: int = 3600

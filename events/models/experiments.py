@@ -107,6 +107,21 @@ class RunProgressed(Event):
 
 
 @register
+class RunLeaseRenewed(Event):
+    """The attempt holding a run's claim is alive: written when it has appended nothing else for
+    a while (while its model builds, or while it evaluates), so that a duplicate delivery waits
+    for it instead of taking the run over. `lease_s` is how long the claim lasts without another."""
+
+    experiment: str
+    run_id: str
+    attempt: str
+    lease_s: float = Field(gt=0)
+
+    def stream_id(self) -> str:
+        return run_stream(self.experiment, self.run_id)
+
+
+@register
 class RunCompleted(Event):
     """The run finished; `config` is the trainer's resolved config, `costs` what it spent."""
 
@@ -152,6 +167,7 @@ __all__ = [
     "RunCompleted",
     "RunDispatched",
     "RunFailed",
+    "RunLeaseRenewed",
     "RunProgressed",
     "RunRequested",
     "RunStarted",

@@ -107,6 +107,10 @@ def declare_cmd(
                    f"requested earlier, nothing new stored")
 
 
+RUNS_FAILED_EXIT = 3
+"""`knobs experiment run`'s exit status when at least one run failed (2 is a refused spec)."""
+
+
 @app.command("run")
 def run_cmd(
     spec: Path = SPEC,
@@ -118,7 +122,10 @@ def run_cmd(
 ) -> None:
     """Declare the experiment, then train its runs: in this process on the embedded broker
     (KNOBS_WORKERS_BROKER unset or `stub`), or through `knobs dispatcher` and `knobs worker`
-    processes on RabbitMQ or Redis. Runs that already ended are not run again."""
+    processes on RabbitMQ or Redis. Runs that already ended are not run again.
+
+    Exits 0 when no run failed, 3 when any did (each failed run and its reason on stderr), so a
+    script can tell; the status is printed either way."""
     from services.estimate.check import check_after_runs
     from services.experiments.service import declare
     from services.experiments.status import experiment_status
@@ -139,6 +146,13 @@ def run_cmd(
         if summary.finished:
             typer.echo(check_after_runs(ctx.store()), err=True)
     show_status(summary, json_out)
+    failed = [r for r in summary.runs if r.state == "failed"]
+    if failed:
+        typer.echo(f"{len(failed)} of {summary.total} run(s) failed (exit {RUNS_FAILED_EXIT}); "
+                   f"see why with `knobs experiment status {summary.experiment}`:", err=True)
+        for r in failed:
+            typer.echo(f"  {r.run_id}: {r.failure}", err=True)
+        raise typer.Exit(RUNS_FAILED_EXIT)
 
 
 @app.command("status")

@@ -258,7 +258,9 @@ def start_rabbitmq(home: Path, *, timeout_s: float = 120) -> dict[str, Any]:
         runtime.write_state(home, "rabbitmq", state)
         return state
     _cookie(paths["cookie"])
-    port = runtime.pick_port(DEFAULT_PORT)
+    # A restart keeps the port it had (when still free), so clients reconnect to the same URL.
+    previous = runtime.port_in(paths["conf"], r"^listeners\.tcp\.1 = 127\.0\.0\.1:(\d+)$")
+    port = runtime.pick_port(previous or DEFAULT_PORT)
     dist_port = runtime.pick_port(DEFAULT_DIST_PORT)
     epmd_port = _free_port()
     _write_conf(paths, port, password)

@@ -7,9 +7,7 @@ starts the server and records the URL in $KNOBS_HOME/run/redis.json (0600).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -71,11 +69,7 @@ def _write_conf(paths: dict[str, Path], port: int, password: str) -> None:
 
 
 def _conf_port(conf: Path) -> int | None:
-    with contextlib.suppress(OSError):
-        found = re.search(r"^port (\d+)$", conf.read_text(), re.MULTILINE)
-        if found:
-            return int(found.group(1))
-    return None
+    return runtime.port_in(conf, r"^port (\d+)$")
 
 
 def _url(password: str, port: int) -> str:
@@ -152,7 +146,8 @@ def start_redis(home: Path, *, timeout_s: float = 30) -> dict[str, Any]:
         _wait_ready(state["url"], pid, paths, timeout_s)
         runtime.write_state(home, "redis", state)
         return state
-    port = runtime.pick_port(DEFAULT_PORT)
+    # A restart keeps the port it had (when still free), so clients reconnect to the same URL.
+    port = runtime.pick_port(port or DEFAULT_PORT)
     _write_conf(paths, port, password)
     paths["pid"].unlink(missing_ok=True)
     with open(paths["log"], "ab") as log:

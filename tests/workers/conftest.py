@@ -100,7 +100,7 @@ def rabbit_env(log: Log, rabbitmq_url: str) -> dict[str, str]:
     """Environment for worker processes on the session's RabbitMQ, with a queue of this test's own."""
     return {**os.environ, "KNOBS_HOME": str(log.home), "KNOBS_WORKERS_BROKER": "rabbitmq",
             "KNOBS_WORKERS_BROKER_URL": rabbitmq_url, "KNOBS_WORKERS_QUEUE": f"q-{log.experiment}",
-            "KNOBS_WORKERS_PROGRESS_EVERY_S": "0.2"}
+            "KNOBS_WORKERS_PROGRESS_EVERY_S": "0.2", "KNOBS_WORKERS_LEASE_S": "6"}
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.workers.conftest import BENCHMARKS, Log, Processes, pid_alive
+from tests.workers.faults import assert_each_run_ended_once_and_trained_once
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +100,26 @@ def test_runs_also_go_through_redis(log: Log, redis_url: str) -> None:
         procs.stop_all()
     assert_ended_once(log, ["r1", "r2"])
     assert {e.data["broker"].split()[0] for e in log.events("RunDispatched")} == {"redis"}
+
+
+def test_a_run_enqueued_twice_in_the_dispatch_window_trains_once(log: Log, processes: Processes) -> None:
+    # Given a run that trains for a while, two idle workers, and a dispatcher that pauses after
+    # enqueueing it, before recording RunDispatched
+    log.request("twice", train_tokens=150_000)
+    processes.start("worker")
+    processes.start("worker")
+    paused = processes.start("dispatcher", extra_env={"KNOBS_DISPATCH_PAUSE_AFTER_ENQUEUE": "60"})
+    log.wait(lambda: log.count("RunProgressed", "twice") >= 1, 120, "the first delivery to train")
+
+    # When the dispatcher is killed in that window and a new one enqueues the run again, while
+    # the other worker is idle to take the second delivery
+    paused.send_signal(signal.SIGKILL)
+    paused.wait()
+    processes.start("dispatcher")
+    log.wait(lambda: bool(log.events("RunDispatched")), 60, "the run to be dispatched again")
+
+    # Then the second delivery finds the first attempt's live claim and does not train: one
+    # claim, one ending, the run's facts once, and the artifacts of that one attempt alone
+    log.wait(lambda: bool(log.terminals("twice")), 240, "the run to end")
+    assert log.count("RunStarted", "twice") == 1
+    assert_each_run_ended_once_and_trained_once(log, ["twice"])

@@ -78,3 +78,26 @@ def test_a_malformed_spec_is_refused_and_nothing_is_appended(
     assert proc.returncode == 2
     assert "n_layers" in proc.stderr and "design.method" in proc.stderr
     assert event_count(knobs_env) == 0
+
+
+@pytest.mark.slow
+def test_run_exits_3_and_names_the_failed_runs_when_any_run_failed(
+    knobs_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a spec whose variant starts from a base model that was never trained
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("name: cli-train", "name: cli-fails").replace("20000", "5000").replace(
+        "  format: {values: [mixed, plain]}\n", "  base_run: {values: [never-trained/base-s0]}\n").replace(
+        "  n_layer: {values: [1, 2]}\n", ""))
+
+    # When it is run on the embedded worker
+    proc = knobs(knobs_env, "experiment", "run", str(spec), "--json", check=False)
+
+    # Then the base run completes, the variant fails, and the command exits 3 naming the failure
+    assert proc.returncode == 3, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["counts"] == {"completed": 1, "failed": 1}
+    assert "1 of 2 run(s) failed (exit 3)" in proc.stderr
+    failed = next(r for r in done["runs"] if r["state"] == "failed")
+    assert f"  {failed['run_id']}: invalid: base_run 'never-trained/base-s0' has no RunCompleted" \
+        in proc.stderr
