@@ -87,3 +87,10 @@ class HealthPublic(BaseModel):
     store: dict[str, Any]
     neo4j: dict[str, Any]
     projection: dict[str, Any]
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer (services/api/errors.py): the error's name and what to do about it."""
+
+    error: str = Field(description="The error's class, e.g. NotFound, BadRequestBody.")
+    detail: str = Field(description="What is wrong and what to do next.")

@@ -9,12 +9,13 @@ from fastapi import APIRouter
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep
 from services.api.queries_routes import AnswerPublic, named_answer
+from services.api.responses import EVERY, errors
 from services.shift.figures import read_measurement
 
-router = APIRouter(prefix="/v1", tags=["shift and volatility"])
+router = APIRouter(prefix="/v1", tags=["shift and volatility"], responses=errors(*EVERY, 400))
 
 
-@router.get("/measurements/{measurement_id}")
+@router.get("/measurements/{measurement_id}", responses=errors(404))
 def get_measurement(measurement_id: str, ctx: ContextDep, _: ReadScope) -> dict[str, Any]:
     """A measurement read back from the log: its request, every example's figures, the data set's
     (the document `knobs shift measure --json` prints)."""

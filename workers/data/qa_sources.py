@@ -100,20 +100,24 @@ def load_pairs(source: str, *, limit: int | None = None,
 def jsonl_pairs(path: Path) -> list[QAPair]:
     pairs = []
     lines_of: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DistillInputRejected(f"{path}:{number}: not JSON ({exc.msg})") from None
-            pair = _jsonl_pair(path, number, row)
-            if pair.id in lines_of:
-                raise DistillInputRejected(f"{path}:{number}: duplicate id {pair.id!r} (first on line "
-                                           f"{lines_of[pair.id]}); every pair needs its own id")
-            lines_of[pair.id] = number
-            pairs.append(pair)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DistillInputRejected(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                   "save the file as UTF-8") from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DistillInputRejected(f"{path}:{number}: not JSON ({exc.msg})") from None
+        pair = _jsonl_pair(path, number, row)
+        if pair.id in lines_of:
+            raise DistillInputRejected(f"{path}:{number}: duplicate id {pair.id!r} (first on line "
+                                       f"{lines_of[pair.id]}); every pair needs its own id")
+        lines_of[pair.id] = number
+        pairs.append(pair)
     if not pairs:
         raise DistillInputRejected(f"{path}: no pairs (one JSON object a line, with question and answer)")
     return pairs
