@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from events.canonical import INT64
+
+LOG_POSITION_MAX = INT64[1]
+"""The largest position or version a store can hold: a larger number is refused with 422, not 500."""
+ROWS_MAX = 100_000
+"""The largest `limit` a graph query takes (its rows are cut at KNOBS_API_CYPHER_ROW_LIMIT anyway)."""
 
 
 class EventIn(BaseModel):
@@ -20,7 +27,7 @@ class AppendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(min_length=1)
-    expected_versions: dict[str, int] | None = None
+    expected_versions: dict[str, Annotated[int, Field(ge=0, le=LOG_POSITION_MAX)]] | None = None
 
 
 class AppendedPublic(BaseModel):
@@ -57,7 +64,7 @@ class CypherIn(BaseModel):
 
     query: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=ROWS_MAX)
     timeout_s: float | None = Field(default=None, gt=0)
 
 
@@ -76,10 +83,10 @@ class RankIn(BaseModel):
     benchmark: str = Field(min_length=1)
     baseline: str | None = None
     method: Literal["ofat", "morris", "sobol"] | None = None
-    as_of: int | None = Field(default=None, ge=1)
+    as_of: int | None = Field(default=None, ge=1, le=LOG_POSITION_MAX)
     without: list[str] = Field(default_factory=list)
     direction: Literal["lower", "higher"] | None = None
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=LOG_POSITION_MAX)
 
 
 class HealthPublic(BaseModel):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep
 from services.api.queries_routes import AnswerPublic, named_answer
 from services.api.responses import EVERY, errors
+from services.api.schemas import ROWS_MAX
 from services.shift.figures import read_measurement
 
 router = APIRouter(prefix="/v1", tags=["shift and volatility"], responses=errors(*EVERY, 400))
@@ -32,7 +33,8 @@ def get_datasets_by_volatility(ctx: ContextDep, settings: SettingsDep, _: ReadSc
 
 @router.get("/datasets/{dataset}/volatile-examples", response_model=AnswerPublic)
 def get_volatile_examples(dataset: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
-                          measurement: str | None = None, limit: int | None = None) -> AnswerPublic:
+                          measurement: str | None = None,
+                          limit: int | None = Query(None, ge=1, le=ROWS_MAX)) -> AnswerPublic:
     """The examples of a data set (sha256 or file name) that move the model most (shift_volatile_examples)."""
     return named_answer(ctx, settings, "shift_volatile_examples",
                    {"dataset": dataset, "measurement": measurement, "limit": limit})
@@ -56,7 +58,8 @@ def get_verdict_provenance(verdict: str, ctx: ContextDep, settings: SettingsDep,
 
 @router.get("/examples/forgotten", response_model=AnswerPublic)
 def get_forgotten_examples(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
-                           experiment: str | None = None, limit: int | None = None) -> AnswerPublic:
+                           experiment: str | None = None,
+                           limit: int | None = Query(None, ge=1, le=ROWS_MAX)) -> AnswerPublic:
     """Training documents forgotten most inside training, with their cartography
     (shift_forgotten_examples)."""
     return named_answer(ctx, settings, "shift_forgotten_examples", {"experiment": experiment, "limit": limit})

@@ -32,6 +32,7 @@ from tests.services.served import knobs_serve
 from tests.services.synthetic import EXPERIMENT, write_runs
 from tests.services.web.page_logs import shift_log
 
+CONFIG = Path(__file__).with_name("schemathesis.toml")  # what three operations may refuse, and why
 TOKEN = secrets.token_urlsafe(24)  # the server's KNOBS_API_TOKEN: the all-powerful deployment token
 EXAMPLES = count(8, 200)  # per operation and per token state
 SEED = int(os.environ.get("KNOBS_FUZZ_SEED", random.randrange(2**31)))  # printed in the report
@@ -69,7 +70,8 @@ def schemathesis_run(url: str, *options: str) -> subprocess.CompletedProcess[str
     """The `schemathesis run` CLI: its report names each failing operation, the check that failed
     and a curl line that reproduces it, which is what a failure here should show."""
     return subprocess.run(
-        [str(Path(sys.executable).with_name("schemathesis")), "run", url + "/openapi.json",
+        [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG),
+         "run", url + "/openapi.json",
          "--checks", "all", "--max-examples", str(EXAMPLES), "--workers", "1", "--seed", str(SEED),
          "--suppress-health-check", "all", "--request-timeout", "60", "--output-truncate", "false",
          "--phases", "examples,coverage,fuzzing", *options],
