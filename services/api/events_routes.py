@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep, WriteScope
 from services.api.responses import EVERY, errors
-from services.api.schemas import LOG_POSITION_MAX, AppendIn, AppendPublic, EventsPublic
+from services.api.schemas import EXACT_INT_MAX, AppendIn, AppendPublic, EventsPublic
 from services.core.errors import BadInput
 from services.importing.submitted import append_events
 
@@ -27,7 +27,7 @@ def post_events(body: AppendIn, ctx: ContextDep, settings: SettingsDep, _: Write
 @router.get("/events", response_model=EventsPublic)
 def get_events(
     ctx: ContextDep, _: ReadScope,
-    after: int = Query(0, ge=0, le=LOG_POSITION_MAX), limit: int = Query(100, ge=1, le=10_000),
+    after: int = Query(0, ge=0, le=EXACT_INT_MAX), limit: int = Query(100, ge=1, le=10_000),
     type: list[str] | None = Query(None),
 ) -> EventsPublic:
     rows = ctx.store().read_all(after=after, limit=limit, types=type or None)

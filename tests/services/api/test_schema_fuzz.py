@@ -5,7 +5,9 @@ the schema declares, in the shape it declares (the shared {"error", "detail"} bo
 The server reads a small real log: a generated experiment with scores and a ranking, a
 distillation, a shift measurement and a repetition experiment, projected into the session's Neo4j.
 No operation is excluded: none streams, and the writing ones (POST /v1/events, /v1/rankings) are
-exactly what hostile input should hit.
+exactly what hostile input should hit. The phases are examples, coverage (boundary values, NUL
+bytes, unicode in paths, huge numbers) and fuzzing; not stateful, as the schema declares no links
+between operations for it to follow.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.core.context import Context
 from services.core.errors import BadInput
@@ -63,23 +65,18 @@ def imports_or_refuses_cleanly(ctx: Context, path: Path, data: bytes) -> None:
         assert ctx.store().head() == before, f"a refused file appended events: {exc}"
 
 
-@faults
-@FUZZ
-@given(data=hostile_files([CSV_EXAMPLE], csv_load, csv_dump))
-def test_a_hostile_csv_imports_or_is_refused_without_writing(ctx: Context, tmp_path: Path,
-                                                             data: bytes) -> None:
-    # Given a mutated CSV results file (or random bytes)
-    # When it is imported into a log
-    # Then it imports, or BadInput says why and the log's last position has not moved
-    imports_or_refuses_cleanly(ctx, tmp_path / "runs.csv", data)
+FILES = {"runs.csv": hostile_files([CSV_EXAMPLE], csv_load, csv_dump),
+         "runs.jsonl": hostile_files([JSONL_EXAMPLE], jsonl_load, jsonl_dump)}
 
 
 @faults
+@pytest.mark.parametrize("name", list(FILES))
 @FUZZ
-@given(data=hostile_files([JSONL_EXAMPLE], jsonl_load, jsonl_dump))
-def test_a_hostile_jsonl_imports_or_is_refused_without_writing(ctx: Context, tmp_path: Path,
-                                                               data: bytes) -> None:
-    # Given a mutated JSONL results file (or random bytes)
+@given(draw=st.data())
+def test_a_hostile_results_file_imports_or_is_refused_without_writing(ctx: Context, tmp_path: Path,
+                                                                      name: str, draw: st.DataObject) -> None:
+    # Given a mutated CSV or JSONL results file (or random bytes)
+    data = draw.draw(FILES[name], label=name)
     # When it is imported into a log
     # Then it imports, or BadInput says why and the log's last position has not moved
-    imports_or_refuses_cleanly(ctx, tmp_path / "runs.jsonl", data)
+    imports_or_refuses_cleanly(ctx, tmp_path / name, data)
