@@ -34,7 +34,7 @@ from tests.services.served import knobs_serve
 from tests.services.synthetic import EXPERIMENT, write_runs
 from tests.services.web.page_logs import shift_log
 
-CONFIG = Path(__file__).with_name("schemathesis.toml")  # what three operations may refuse, and why
+CONFIG = Path(__file__).with_name("schemathesis.toml")  # what four operations may refuse, and why
 TOKEN = secrets.token_urlsafe(24)  # the server's KNOBS_API_TOKEN: the all-powerful deployment token
 EXAMPLES = count(8, 200)  # per operation and per token state
 SEED = int(os.environ.get("KNOBS_FUZZ_SEED", random.randrange(2**31)))  # printed in the report
