@@ -68,32 +68,33 @@ def served(neo4j_state: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
         yield url
 
 
-def schemathesis_run(url: str, *options: str) -> subprocess.CompletedProcess[str]:
+def schemathesis_run(url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """The `schemathesis run` CLI: its report names each failing operation, the check that failed
-    and a curl line that reproduces it, which is what a failure here should show."""
+    and a curl line that reproduces it, which is what a failure here should show. It runs in
+    `cwd` because it writes its cache (.schemathesis/) where it runs."""
     return subprocess.run(
         [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG),
          "run", url + "/openapi.json",
          "--checks", "all", "--max-examples", str(EXAMPLES), "--workers", "1", "--seed", str(SEED),
          "--suppress-health-check", "all", "--request-timeout", "60", "--output-truncate", "false",
          "--phases", "examples,coverage,fuzzing", *options],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=cwd,
     )
 
 
 @faults
-def test_every_operation_with_the_deployment_token(served: str) -> None:
+def test_every_operation_with_the_deployment_token(served: str, tmp_path: Path) -> None:
     # Given a real server over a real log, and the deployment token
     # When schemathesis sends generated requests, valid and invalid, to every operation
     # Then no answer is a server error and each is declared, in its declared shape
-    done = schemathesis_run(served, "--header", f"Authorization: Bearer {TOKEN}")
+    done = schemathesis_run(served, tmp_path, "--header", f"Authorization: Bearer {TOKEN}")
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-3000:]
 
 
 @faults
-def test_every_operation_without_a_token(served: str) -> None:
+def test_every_operation_without_a_token(served: str, tmp_path: Path) -> None:
     # Given the same server and no token
     # When schemathesis sends generated requests to every operation
     # Then each answer is a declared one (401 for all but /v1/health), never a server error
-    done = schemathesis_run(served)
+    done = schemathesis_run(served, tmp_path)
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-3000:]
