@@ -65,6 +65,8 @@ class CypherIn(BaseModel):
 
     query: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    limit: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
 
     @field_validator("params")
     @classmethod
@@ -75,8 +77,6 @@ class CypherIn(BaseModel):
         if problem:
             raise ValueError(problem)
         return params
-    limit: int | None = Field(default=None, ge=1, le=ROWS_MAX)
-    timeout_s: float | None = Field(default=None, gt=0)
 
 
 class CypherPublic(BaseModel):
