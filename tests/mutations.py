@@ -8,9 +8,11 @@ dropped or repeated, invalid UTF-8, garbage spliced in); random text; and random
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -118,3 +120,17 @@ def hostile_files(examples: list[bytes], load: Callable[[bytes], Any],
         st.just(b""), st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
         st.binary(max_size=200),
     )
+
+
+def jsonl_load(data: bytes) -> list[Any]:
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def jsonl_dump(tree: Any) -> bytes:
+    """One JSON document a line (a tree that is no longer a list is one line); lone surrogates kept."""
+    rows = tree if isinstance(tree, list) else [tree]
+    return "\n".join(json.dumps(row, default=str) for row in rows).encode("utf-8", "surrogatepass")
+
+
+def yaml_dump(tree: Any) -> bytes:
+    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True).encode("utf-8", "surrogatepass")

@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from events.canonical import canonical_json
 from events.models.distillation import (
     DistillInputRejected,
@@ -144,7 +146,12 @@ def _jsonl_pair(path: Path, number: int, row: Any) -> QAPair:
     if "facts" in fields and not all(isinstance(k, str) and isinstance(v, str)
                                      for k, v in fields["facts"].items()):
         raise DistillInputRejected(f"{where}: facts maps attribute names to string values")
-    return QAPair(**fields)
+    try:
+        return QAPair(**fields)
+    except ValidationError as exc:  # e.g. a lone surrogate ("\ud800"), valid JSON but not text
+        problem = exc.errors()[0]
+        field = ".".join(str(p) for p in problem["loc"])
+        raise DistillInputRejected(f"{where}: {field}: {problem['msg']}") from None
 
 
 # --- text and Markdown -------------------------------------------------------------------------

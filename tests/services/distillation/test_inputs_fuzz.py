@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +16,7 @@ from services.core.errors import BadInput
 from services.distillation.lenses import BUILTIN_DIR, load_lenses, select_lenses
 from services.distillation.request import Endpoint, load_pairs, request
 from tests.faults import count, faults
-from tests.mutations import hostile_files
+from tests.mutations import hostile_files, jsonl_dump, jsonl_load, yaml_dump
 
 ENDPOINT = Endpoint(base_url="http://127.0.0.1:9/v1", model="m")  # request() logs it, never calls it
 PAIRS = b"".join(json.dumps(p).encode() + b"\n" for p in [
@@ -28,19 +27,6 @@ PAIRS = b"".join(json.dumps(p).encode() + b"\n" for p in [
 LENS = "restate"
 FUZZ = settings(max_examples=count(40, 1500), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-def jsonl_load(data: bytes) -> list[Any]:
-    return [json.loads(line) for line in data.splitlines()]
-
-
-def jsonl_dump(tree: Any) -> bytes:
-    rows = tree if isinstance(tree, list) else [tree]
-    return "\n".join(json.dumps(row, default=str) for row in rows).encode("utf-8", "surrogatepass")
-
-
-def yaml_dump(tree: Any) -> bytes:
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True).encode("utf-8", "surrogatepass")
 
 
 def asks_or_refuses_cleanly(tmp_path: Path, pairs: Path, lens_dir: list[Path]) -> None:

@@ -4,7 +4,6 @@ refused with the services' error that says what is wrong, and a refused spec app
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -13,19 +12,15 @@ from services.core.context import Context
 from services.core.errors import ServiceError
 from services.experiments.service import declare
 from tests.faults import count, faults
-from tests.mutations import hostile_files
+from tests.mutations import hostile_files, yaml_dump
 
 SPECS = sorted((Path(__file__).resolve().parents[3] / "examples" / "specs").glob("*.yaml"))
-
-
-def dump(tree: Any) -> bytes:
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True).encode("utf-8", "surrogatepass")
 
 
 @faults
 @settings(max_examples=count(60, 2000), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=hostile_files([p.read_bytes() for p in SPECS], yaml.safe_load, dump))
+@given(data=hostile_files([p.read_bytes() for p in SPECS], yaml.safe_load, yaml_dump))
 def test_a_hostile_spec_declares_or_is_refused_without_writing(ctx: Context, tmp_path: Path,
                                                                data: bytes) -> None:
     # Given a mutated experiment spec (or random bytes)

@@ -17,7 +17,7 @@ from services.core.context import Context
 from services.core.errors import BadInput
 from services.importing.results import import_results
 from tests.faults import count, faults
-from tests.mutations import hostile_files
+from tests.mutations import hostile_files, jsonl_dump, jsonl_load
 
 BUNDLED = Path(__file__).resolve().parents[3] / "services" / "data" / "vaswani2017_table3.csv"
 CSV_EXAMPLE = b"\n".join(BUNDLED.read_bytes().splitlines()[:4]) + b"\n"
@@ -40,15 +40,6 @@ def csv_dump(tree: Any) -> bytes:
         cells = {str(k): v for k, v in row.items()}
         writer.writerow(["" if cells.get(h) is None else cells[h] for h in header])
     return out.getvalue().encode("utf-8", "surrogatepass")
-
-
-def jsonl_load(data: bytes) -> list[Any]:
-    return [json.loads(line) for line in data.splitlines() if line.strip()]
-
-
-def jsonl_dump(tree: Any) -> bytes:
-    rows = tree if isinstance(tree, list) else [tree]
-    return "\n".join(json.dumps(row, default=str) for row in rows).encode("utf-8", "surrogatepass")
 
 
 JSONL_EXAMPLE = jsonl_dump(csv_load(CSV_EXAMPLE)) + b'\n{"run": "nested", "params": {"lr": 0.1}, ' \
