@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from events.settings import EventsSettings
 from events.store.factory import open_store
@@ -43,6 +43,7 @@ def asks_or_refuses_cleanly(tmp_path: Path, pairs: Path, lens_dir: list[Path]) -
 
 @faults
 @FUZZ
+@example(data=b'{"id": "\\ud800", "question": "q", "answer": "a"}\n').via("the soak")
 @given(data=hostile_files([PAIRS], jsonl_load, jsonl_dump))
 def test_a_hostile_pairs_file_is_asked_for_or_refused_without_logging(tmp_path: Path, data: bytes) -> None:
     # Given a mutated question-answer JSONL file (or random bytes)
@@ -54,6 +55,7 @@ def test_a_hostile_pairs_file_is_asked_for_or_refused_without_logging(tmp_path: 
 
 @faults
 @FUZZ
+@example(data=b'name: "\\U7fffffff"\n').via("the spec soak")  # PyYAML's ValueError on this escape
 @given(data=hostile_files([(BUILTIN_DIR / f"{LENS}.yaml").read_bytes()], yaml.safe_load, yaml_dump))
 def test_a_hostile_lens_file_is_used_or_refused_without_logging(tmp_path: Path, data: bytes) -> None:
     # Given a user's lens directory whose `restate` is a mutated lens file (or random bytes)
