@@ -25,6 +25,7 @@ PAIRS = b"".join(json.dumps(p).encode() + b"\n" for p in [
      "attribute": "capital", "known_answer": True, "facts": {"capital": "Paris"}},
 ])
 LENS = "restate"
+RESTATE = (BUILTIN_DIR / f"{LENS}.yaml").read_bytes()
 FUZZ = settings(max_examples=count(40, 1500), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -44,6 +45,7 @@ def asks_or_refuses_cleanly(tmp_path: Path, pairs: Path, lens_dir: list[Path]) -
 @faults
 @FUZZ
 @example(data=b'{"id": "\\ud800", "question": "q", "answer": "a"}\n').via("the soak")
+@example(data=b"\x80\n").via("the first run")
 @given(data=hostile_files([PAIRS], jsonl_load, jsonl_dump))
 def test_a_hostile_pairs_file_is_asked_for_or_refused_without_logging(tmp_path: Path, data: bytes) -> None:
     # Given a mutated question-answer JSONL file (or random bytes)
@@ -56,7 +58,8 @@ def test_a_hostile_pairs_file_is_asked_for_or_refused_without_logging(tmp_path: 
 @faults
 @FUZZ
 @example(data=b'name: "\\U7fffffff"\n').via("the spec soak")  # PyYAML's ValueError on this escape
-@given(data=hostile_files([(BUILTIN_DIR / f"{LENS}.yaml").read_bytes()], yaml.safe_load, yaml_dump))
+@example(data=RESTATE.replace(b"max_chars: 960", b"max_chars: 99999999999999999999"))  # a 65-bit number
+@given(data=hostile_files([RESTATE], yaml.safe_load, yaml_dump))
 def test_a_hostile_lens_file_is_used_or_refused_without_logging(tmp_path: Path, data: bytes) -> None:
     # Given a user's lens directory whose `restate` is a mutated lens file (or random bytes)
     lenses = tmp_path / "lenses"
