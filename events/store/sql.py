@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from events.canonical import GENESIS_HASH, canonical_json, chain_hash
+from events.canonical import GENESIS_HASH, canonical_json, chain_hash, unstorable
 from events.errors import ConcurrencyConflict, IdempotencyMismatch, InvalidEvent
 from events.store.port import Appended, EventFields, EventStore, NewEvent, StoredEvent, record_of
 
@@ -89,6 +89,9 @@ def prepare(events: Sequence[NewEvent]) -> list[Pending]:
     pending = []
     for new in events:
         payload = new.event.payload()
+        problem = unstorable(payload)
+        if problem:
+            raise InvalidEvent(f"{new.event_type} cannot be stored: {problem}; nothing was appended")
         try:
             data = canonical_json(payload)
         except ValueError as exc:

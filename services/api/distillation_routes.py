@@ -10,10 +10,11 @@ from fastapi import APIRouter
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep
 from services.api.queries_routes import AnswerPublic, named_answer
+from services.api.responses import EVERY, errors
 from services.distillation.report import list_distillations, read_report
 from services.figures.distillation import read_projection
 
-router = APIRouter(prefix="/v1", tags=["lens distillation"])
+router = APIRouter(prefix="/v1", tags=["lens distillation"], responses=errors(*EVERY, 400))
 
 
 @router.get("/lenses/survival", response_model=AnswerPublic)
@@ -56,14 +57,14 @@ def get_distillations(ctx: ContextDep, _: ReadScope) -> list[dict[str, Any]]:
     return list_distillations(ctx.store())
 
 
-@router.get("/distillations/{distillation}")
+@router.get("/distillations/{distillation}", responses=errors(404))
 def get_distillation(distillation: str, ctx: ContextDep, _: ReadScope) -> dict[str, Any]:
     """One distillation's report: each pair's cloud, every distillate with its verdict and reasons
     (`knobs distill report --json`)."""
     return read_report(ctx.store(), distillation).to_json()
 
 
-@router.get("/distillations/{distillation}/pairs/{pair}/projection")
+@router.get("/distillations/{distillation}/pairs/{pair}/projection", responses=errors(404))
 def get_cloud_projection(distillation: str, pair: str, ctx: ContextDep, _: ReadScope) -> dict[str, Any]:
     """A pair's cloud projected to 2D: PCA of the embeddings the checks stored (sign fixed so the
     largest loading of each component is positive), each distillate's lens, verdict and reasons;

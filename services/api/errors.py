@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from events.errors import (
     ConcurrencyConflict,
@@ -17,6 +18,7 @@ from events.errors import (
 )
 from graph.errors import GraphError, GraphUnavailable, QueryRefused
 from graph.readonly import QueryTimedOut, QueryTooLong
+from services.api.http_errors import http_error
 from services.core.errors import ServiceError
 
 EVENTS_STATUS: list[tuple[type[EventsError], int]] = [
@@ -75,3 +77,4 @@ def install_handlers(app: FastAPI) -> None:
     for cls in (ServiceError, EventsError, GraphError):
         app.add_exception_handler(cls, known)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)

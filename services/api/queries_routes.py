@@ -13,19 +13,22 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from graph.readonly import ReadOnlyResult, run_readonly
 from services.api.deps import ContextDep, ReadScope, SettingsDep
+from services.api.responses import EVERY, errors
 from services.api.schemas import CypherIn, CypherPublic
 from services.api.watched import run_watched
 from services.core.context import Context
 from services.core.settings import ApiSettings
 from services.queries.named import QueryParameterError, ask, catalogue
 
-router = APIRouter(prefix="/v1", tags=["asking the graph"])
-cypher_router = APIRouter(prefix="/v1")  # untagged, as it was when the app declared it
+# A named query can refuse its parameters (400) on every route that asks one.
+router = APIRouter(prefix="/v1", tags=["asking the graph"], responses=errors(*EVERY, 400))
+# untagged, as it was when the app declared it
+cypher_router = APIRouter(prefix="/v1", responses=errors(*EVERY, 400, 403, 413))
 
 
 class AnswerPublic(BaseModel):
@@ -66,7 +69,7 @@ def get_queries(_: ReadScope) -> QueriesPublic:
     return QueriesPublic.model_validate({"queries": catalogue()})
 
 
-@router.get("/queries/{name}", response_model=AnswerPublic)
+@router.get("/queries/{name}", response_model=AnswerPublic, responses=errors(404))
 def get_query(name: str, request: Request, ctx: ContextDep, settings: SettingsDep,
               _: ReadScope) -> AnswerPublic:
     """Run a named query; its parameters come from the query string, as text."""
@@ -79,7 +82,7 @@ def get_query(name: str, request: Request, ctx: ContextDep, settings: SettingsDe
 
 @router.get("/knobs", response_model=AnswerPublic)
 def get_knobs(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
-              benchmark: str | None = None) -> AnswerPublic:
+              benchmark: str = Query(min_length=1)) -> AnswerPublic:
     """Which knobs matter on a benchmark: each experiment and method's last ranking (knobs_for_benchmark)."""
     return named_answer(ctx, settings, "knobs_for_benchmark", {"benchmark": benchmark})
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks
 from events.errors import EventsError
 from graph.errors import GraphError
 from services.api.deps import ContextDep, ReadScope, WriteScope
+from services.api.responses import EVERY, errors
 from services.api.schemas import RankIn
 from services.core.context import Context
 from services.core.errors import ServiceError
@@ -16,11 +17,12 @@ from services.ranking.audit import audit
 from services.ranking.rank import RankOptions, rank
 from services.ranking.recorded import ranking_public
 
-router = APIRouter(prefix="/v1")
+# Every route here names an experiment or a ranking that may not be in the log (404).
+router = APIRouter(prefix="/v1", responses=errors(*EVERY, 404))
 log = logging.getLogger("knobs.api")
 
 
-@router.post("/rankings", status_code=201)
+@router.post("/rankings", status_code=201, responses=errors(400, 403, 409, 413))
 def post_ranking(body: RankIn, ctx: ContextDep, _: WriteScope, after: BackgroundTasks) -> dict[str, object]:
     """Answered once the ranking is in the log with its citations; its links in the graph are
     projected right after the response (the audit route catches up before it reads)."""

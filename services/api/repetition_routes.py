@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.api.deps import ContextDep, ReadScope
+from services.api.responses import EVERY, errors
 from services.repetition.report import read
 
-router = APIRouter(prefix="/v1", tags=["repetition"])
+router = APIRouter(prefix="/v1", tags=["repetition"], responses=errors(*EVERY, 404))
 
 
 @router.get("/repetition/{experiment}")

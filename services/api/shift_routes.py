@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.api.deps import ContextDep, ReadScope, SettingsDep
 from services.api.queries_routes import AnswerPublic, named_answer
+from services.api.responses import EVERY, errors
+from services.api.schemas import ROWS_MAX
 from services.shift.figures import read_measurement
 
-router = APIRouter(prefix="/v1", tags=["shift and volatility"])
+router = APIRouter(prefix="/v1", tags=["shift and volatility"], responses=errors(*EVERY, 400))
 
 
-@router.get("/measurements/{measurement_id}")
+@router.get("/measurements/{measurement_id}", responses=errors(404))
 def get_measurement(measurement_id: str, ctx: ContextDep, _: ReadScope) -> dict[str, Any]:
     """A measurement read back from the log: its request, every example's figures, the data set's
     (the document `knobs shift measure --json` prints)."""
@@ -31,7 +33,8 @@ def get_datasets_by_volatility(ctx: ContextDep, settings: SettingsDep, _: ReadSc
 
 @router.get("/datasets/{dataset}/volatile-examples", response_model=AnswerPublic)
 def get_volatile_examples(dataset: str, ctx: ContextDep, settings: SettingsDep, _: ReadScope,
-                          measurement: str | None = None, limit: int | None = None) -> AnswerPublic:
+                          measurement: str | None = None,
+                          limit: int | None = Query(None, ge=1, le=ROWS_MAX)) -> AnswerPublic:
     """The examples of a data set (sha256 or file name) that move the model most (shift_volatile_examples)."""
     return named_answer(ctx, settings, "shift_volatile_examples",
                    {"dataset": dataset, "measurement": measurement, "limit": limit})
@@ -55,7 +58,8 @@ def get_verdict_provenance(verdict: str, ctx: ContextDep, settings: SettingsDep,
 
 @router.get("/examples/forgotten", response_model=AnswerPublic)
 def get_forgotten_examples(ctx: ContextDep, settings: SettingsDep, _: ReadScope,
-                           experiment: str | None = None, limit: int | None = None) -> AnswerPublic:
+                           experiment: str | None = None,
+                           limit: int | None = Query(None, ge=1, le=ROWS_MAX)) -> AnswerPublic:
     """Training documents forgotten most inside training, with their cartography
     (shift_forgotten_examples)."""
     return named_answer(ctx, settings, "shift_forgotten_examples", {"experiment": experiment, "limit": limit})

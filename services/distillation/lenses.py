@@ -59,6 +59,8 @@ def load_lens_file(path: Path) -> Lens:
         raise LensError(f"{path}: cannot read the lens file ({exc})") from exc
     except yaml.YAMLError as exc:
         raise LensError(f"{path}: not YAML ({_one_line(exc)})") from exc
+    except (ValueError, OverflowError) as exc:  # PyYAML's own crash on an escape like "\U99999999"
+        raise LensError(f"{path}: not YAML (an escape names no character: {exc})") from exc
     if not isinstance(raw, dict):
         found = "an empty file" if raw is None else f"a {type(raw).__name__}"
         raise LensError(f"{path}: a lens file is one YAML mapping (name, family, description, "

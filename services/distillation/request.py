@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from events.errors import InvalidEvent
 from events.models.distillation import (
     Checks,
     DistillationBatchFailed,
@@ -128,7 +129,10 @@ def request(store: EventStore, pair_set: PairSet, pairs: list[QAPair], lenses: l
         engine=engine, model=model, base_url=endpoint.base_url if engine == "llm" and endpoint else "",
         checks=checks, batch_pairs=batch_pairs)
     new.append(_keyed(asked, f"distillation-requested:{distillation}"))
-    store.append(new)
+    try:
+        store.append(new)
+    except InvalidEvent as exc:  # a value the log cannot hold (a 65-bit number in a lens file)
+        raise DistillRequestError(f"nothing was logged: {exc}") from exc
     return Asked(asked, resumed=False, already_done=0)
 
 

@@ -163,6 +163,8 @@ def read_yaml(path: Path) -> Any:
         raise BadInput(f"{path}: not valid YAML{where}: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise BadInput(f"{path}: not valid YAML: {exc}") from exc
+    except (ValueError, OverflowError) as exc:  # PyYAML's own crash on an escape like "\U99999999"
+        raise BadInput(f"{path}: not valid YAML: an escape names no character ({exc})") from exc
     if doc is None:
         raise BadInput(f"{path}: the file is empty; a spec is a mapping with "
                        f"{', '.join(REQUIRED)} (see examples/specs/)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.canonical import canonical_json
+from events.errors import InvalidEvent
 from events.models import BenchmarkScored, JSONScalar, RunRecorded, SourceCited
 from events.store import NewEvent
 from events.store.identity import new_event
@@ -147,7 +148,10 @@ def plan_events(
 
 def append_plan(ctx: Context, plan: ImportPlan) -> ImportOutcome:
     """Append the plan's events as one atomic batch; already stored events count as duplicates."""
-    appended = ctx.store().append(plan.events)
+    try:
+        appended = ctx.store().append(plan.events)
+    except InvalidEvent as exc:  # a value the log cannot hold (a 65-bit integer): the file's fault
+        raise BadInput(f"nothing was imported: {exc}") from exc
     new = [a.position for a in appended if not a.duplicate]
     return ImportOutcome(
         experiment=plan.experiment,

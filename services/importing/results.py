@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from events.canonical import unstorable
 from services.core.context import Context
 from services.core.errors import BadInput
 from services.importing import batch
@@ -115,6 +116,10 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         if not isinstance(obj, dict):
             yield line, {"__error__": "must be a JSON object, one run per line"}
+            continue
+        problem = unstorable(obj, "the row")  # JSON may escape what is not text ("\ud800")
+        if problem:
+            yield line, {"__error__": f"cannot be stored: {problem}"}
             continue
         yield line, _flatten(obj)
 

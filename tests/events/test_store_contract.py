@@ -221,6 +221,20 @@ def test_nan_is_rejected(store: EventStore) -> None:
     assert store.head() == 0
 
 
+def test_what_no_reader_could_hold_is_rejected(store: EventStore) -> None:
+    # Given values the graph (64-bit integers) or UTF-8 text cannot hold, one of them found by
+    # schemathesis: a 65-bit parameter was stored, and the projector stopped at it for good
+    for params, says in (({"lr": 2**63}, "beyond a 64-bit integer"), ({"lr": -(2**63) - 1}, "64-bit"),
+                         ({"name": "\ud800"}, "lone surrogate")):
+        # When one is appended, Then the store refuses it, naming where it is, and stores nothing
+        with pytest.raises(InvalidEvent, match=says):
+            store.append([NewEvent(RunRecorded(experiment="e", run_id="r", params=params))])
+    assert store.head() == 0
+    # The 64-bit bounds themselves are fine
+    store.append([NewEvent(RunRecorded(experiment="e", run_id="r", params={"a": 2**63 - 1, "b": -(2**63)}))])
+    assert store.head() == 1
+
+
 def test_a_reopened_store_sees_what_was_appended(backend: Backend) -> None:
     with backend.open() as first:
         first.append([cited("s1"), cited("s2")])

@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from events.canonical import canonical_json
 from events.models.distillation import (
     DistillInputRejected,
@@ -100,20 +102,24 @@ def load_pairs(source: str, *, limit: int | None = None,
 def jsonl_pairs(path: Path) -> list[QAPair]:
     pairs = []
     lines_of: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DistillInputRejected(f"{path}:{number}: not JSON ({exc.msg})") from None
-            pair = _jsonl_pair(path, number, row)
-            if pair.id in lines_of:
-                raise DistillInputRejected(f"{path}:{number}: duplicate id {pair.id!r} (first on line "
-                                           f"{lines_of[pair.id]}); every pair needs its own id")
-            lines_of[pair.id] = number
-            pairs.append(pair)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DistillInputRejected(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                   "save the file as UTF-8") from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DistillInputRejected(f"{path}:{number}: not JSON ({exc.msg})") from None
+        pair = _jsonl_pair(path, number, row)
+        if pair.id in lines_of:
+            raise DistillInputRejected(f"{path}:{number}: duplicate id {pair.id!r} (first on line "
+                                       f"{lines_of[pair.id]}); every pair needs its own id")
+        lines_of[pair.id] = number
+        pairs.append(pair)
     if not pairs:
         raise DistillInputRejected(f"{path}: no pairs (one JSON object a line, with question and answer)")
     return pairs
@@ -140,7 +146,12 @@ def _jsonl_pair(path: Path, number: int, row: Any) -> QAPair:
     if "facts" in fields and not all(isinstance(k, str) and isinstance(v, str)
                                      for k, v in fields["facts"].items()):
         raise DistillInputRejected(f"{where}: facts maps attribute names to string values")
-    return QAPair(**fields)
+    try:
+        return QAPair(**fields)
+    except ValidationError as exc:  # e.g. a lone surrogate ("\ud800"), valid JSON but not text
+        problem = exc.errors()[0]
+        field = ".".join(str(p) for p in problem["loc"])
+        raise DistillInputRejected(f"{where}: {field}: {problem['msg']}") from None
 
 
 # --- text and Markdown -------------------------------------------------------------------------

@@ -99,3 +99,23 @@ def test_health_reports_store_neo4j_and_lag(client: TestClient, tokens: dict[str
     assert body["status"] == "ok"
     assert body["store"] == {"ok": True, "head": 2}
     assert body["projection"]["lag"] == 2
+
+
+def test_starlette_errors_come_in_the_api_shape(client: TestClient,
+                                                tokens: dict[str, dict[str, str]]) -> None:
+    # Given routes of one path in different routers (GET and POST /v1/events)
+    # When a method the path does not take is sent, Then Allow names every method it does take
+    wrong = client.delete("/v1/events", headers=tokens["write"])
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, POST"
+    assert wrong.json() == {"error": "MethodNotAllowed",
+                            "detail": "DELETE is not allowed on /v1/events; it takes GET, POST"}
+    # When a body is not UTF-8, Then the 400 says how to send one
+    garbled = client.post("/v1/events", content=b"\xff\xfe{",
+                          headers={**tokens["write"], "Content-Type": "application/json"})
+    assert garbled.status_code == 400 and "UTF-8 JSON" in garbled.json()["detail"]
+    # When a number no reader could hold is sent, Then it is a 422 that names it, never a 500
+    huge = client.get("/v1/events", params={"after": 2**64}, headers=tokens["read"])
+    assert huge.status_code == 422 and "after" in huge.json()["detail"]
+    cypher = client.post("/v1/cypher", json={"query": "RETURN $x", "params": {"x": 2**64}},
+                         headers=tokens["read"])
+    assert cypher.status_code == 422 and "beyond a 64-bit integer" in cypher.json()["detail"]

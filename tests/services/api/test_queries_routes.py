@@ -102,4 +102,4 @@ def test_friendly_routes_decode_json(client: TestClient) -> None:
     assert rows(f"/v1/experiments/{DEMO}/matrix", method="morris") == []
 
     missing = client.get("/v1/knobs")
-    assert missing.status_code == 400 and "benchmark" in missing.json()["detail"]
+    assert missing.status_code == 422 and "benchmark" in missing.json()["detail"]

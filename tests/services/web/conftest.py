@@ -10,10 +10,6 @@ $KNOBS_HOME/screenshots so anyone can look."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +26,10 @@ from services.infra.neo4j import start_neo4j, stop_neo4j
 from services.ranking.rank import rank
 from tests.graph.distillation_log import distillation_log
 from tests.services.repetition.small_log import repetition_log
+from tests.services.served import ROOT, knobs_serve
 from tests.services.web.page_logs import cloud_log, shift_log
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[3]
 VASWANI = ROOT / "services" / "data" / "vaswani2017_table3.csv"
 EXPERIMENT = "vaswani2017-table3"
 
@@ -53,12 +49,6 @@ class Dashboard:
                          timeout=30)
         resp.raise_for_status()
         return resp.json()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -98,32 +88,10 @@ def dashboard(dashboard_neo4j: dict[str, Any],
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
-                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/v1/health", timeout=2).status_code < 500:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            out = server.stdout.read().decode() if server.stdout else ""
-            server.kill()
-            raise RuntimeError(f"knobs serve did not start on {url}:\n{out[-3000:]}")
-        time.sleep(0.3)
-    try:
+    with knobs_serve(env) as url:
         yield Dashboard(url=url, home=home, env=env, read_token=create_token(home, "browser-read", "read"),
                         write_token=create_token(home, "browser-write", "write"), rankings=rankings,
                         cloud=cloud)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture(scope="module")
