@@ -28,7 +28,7 @@ from services.queries.named import QueryParameterError, ask, catalogue
 # A named query can refuse its parameters (400) on every route that asks one.
 router = APIRouter(prefix="/v1", tags=["asking the graph"], responses=errors(*EVERY, 400))
 # untagged, as it was when the app declared it
-cypher_router = APIRouter(prefix="/v1", responses=errors(*EVERY, 400, 403, 413))
+cypher_router = APIRouter(prefix="/v1", responses=errors(*EVERY, 400, 403, 408, 504))
 
 
 class AnswerPublic(BaseModel):

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from services.access import tokens
 from services.api.deps import AdminScope, ContextDep
+from services.api.responses import EVERY, errors
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["tokens"], responses=errors(*EVERY, 403))
 
 
 def public(entry: tokens.Entry, used: dict[str, str]) -> dict[str, Any]:
@@ -24,6 +25,6 @@ def get_tokens(ctx: ContextDep, _: AdminScope) -> list[dict[str, Any]]:
     return [public(e, used) for e in tokens.list_tokens(ctx.home)]
 
 
-@router.post("/tokens/{id_or_name}/revoke")
+@router.post("/tokens/{id_or_name}/revoke", responses=errors(400, 404))
 def post_revoke(id_or_name: str, ctx: ContextDep, _: AdminScope) -> dict[str, Any]:
     return public(tokens.revoke(ctx.home, id_or_name), tokens.last_used(ctx.home))
