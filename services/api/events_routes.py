@@ -13,7 +13,8 @@ from services.importing.submitted import append_events
 router = APIRouter(prefix="/v1", responses=errors(*EVERY))
 
 
-@router.post("/events", status_code=201, response_model=AppendPublic, responses=errors(400, 403, 409, 413, 507))
+@router.post("/events", status_code=201, response_model=AppendPublic,
+             responses=errors(400, 403, 409, 413, 507))
 def post_events(body: AppendIn, ctx: ContextDep, settings: SettingsDep, _: WriteScope) -> AppendPublic:
     if len(body.events) > settings.max_batch:
         raise BadInput(f"{len(body.events)} events in one batch; the limit is {settings.max_batch}")
