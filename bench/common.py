@@ -9,6 +9,7 @@ import platform
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,3 +150,13 @@ def mlflow_store(workdir: Path, experiment: str, artifacts: str) -> tuple[str, A
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.create_experiment(experiment, artifact_location=(workdir / artifacts).as_uri())
     return uri, client, experiment_id
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Ask a server we started to stop (SIGTERM), and kill it if it has not within `timeout_s`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import in_workdir, machine, table
+from bench.common import in_workdir, machine, stop, table
 from bench.rank import EXPERIMENT, Workload, generate, knobs_command, percentile, write_csv
 
 LOAD_EXPERIMENT = "bench-load"
@@ -211,12 +211,7 @@ def following(workdir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
@@ -314,12 +309,7 @@ def mlflow_side(args: argparse.Namespace, workload: Workload, workdir: Path) -> 
         logged = MlflowClient(tracking_uri=f"{url}").search_runs(
             [experiment_id], filter_string="attributes.run_name LIKE 'c%'", max_results=50_000)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
     lost = len(set(tally.acknowledged) - {r.info.run_id for r in logged})
     return {"tally": tally, "checks": {"lost_appends": lost, "zero_lost": lost == 0,

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import in_workdir, machine, mlflow_store, table
+from bench.common import in_workdir, machine, mlflow_store, stop, table
 
 EXPERIMENT = "bench-rank"
 
@@ -424,12 +424,7 @@ def api_server(home: Path, workdir: Path, workers: int = 1) -> Iterator[Served]:
             time.sleep(0.2)
         yield Served(url, token, time.perf_counter() - start, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

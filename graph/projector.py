@@ -152,6 +152,9 @@ class Projector:
         self._reader: ThreadPoolExecutor | None = None
         self._ahead: tuple[int, Future[tuple[list[StoredEvent], _Batch]]] | None = None
         """(position it reads after, the read) for the next batch, while run_once runs."""
+        self._running = threading.Lock()
+        """One run at a time per Projector: the read-ahead above is this object's, and threads of
+        one server (each request that catches the graph up) share the Projector."""
 
     # ------------------------------------------------------------------ public
 
@@ -195,6 +198,24 @@ class Projector:
         Events of types the graph does not project are consumed too (the checkpoint moves
         past them), so the count is the distance the checkpoint moved.
         """
+        with self._running:
+            return self._run()
+
+    def run_until(self, position: int) -> int:
+        """Project until the graph holds `position` (the log's head when a request came in).
+
+        Threads that wait here while another projects find the checkpoint already there and
+        return at once: many requests catching up at the same moment cost one projection, not
+        one each, queued on the checkpoint's lock in Neo4j.
+        """
+        with self._running:
+            after, hash_ = self._read_checkpoint()
+            if after >= position:
+                self._check_same_log(after, hash_)  # a graph of another log is still refused
+                return 0
+            return self._run()
+
+    def _run(self) -> int:
         self._ensure_schema()
         self._refuse_orphan_graph()
         total = 0

@@ -103,7 +103,7 @@ class Context:
     def catch_up(self) -> int:
         """Project every event not yet in the graph; returns how many were projected."""
         try:
-            return self.projector().run_once()
+            return self.projector().run_until(self.store().head())
         except GraphUnavailable:
             # The Neo4j that comes back may be a new one: check its schema again then.
             self._attachments.pop("projector", None)

@@ -422,3 +422,36 @@ def test_a_graph_from_another_log_is_not_extended(
         assert Projector(graph, other).rebuild() == other.head()
     finally:
         other.close()
+
+
+def test_threads_sharing_one_projector_project_each_event_once(graph: neo4j.Driver, store: EventStore) -> None:
+    # Given a log of a few thousand events and one Projector shared by eight threads, as a
+    # server's request threads share their Context's (small batches: many read-aheads)
+    big_log(store, 3000)
+    projector = Projector(graph, store, batch_size=50)
+    head = store.head()
+    results: list[int] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def catch_up() -> None:
+        start.wait()
+        try:
+            results.append(projector.run_until(head))
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever a thread raised
+            failures.append(exc)
+
+    # When all of them catch the graph up to the head at the same moment
+    threads = [threading.Thread(target=catch_up) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then none failed, the work was done once in all (the others found the graph there), and
+    # the graph is the one a rebuild draws
+    assert not failures, failures
+    assert sum(results) == head and checkpoint(graph) == head
+    incremental = canonical_dump(graph)
+    Projector(graph, store).rebuild()
+    assert canonical_dump(graph) == incremental
