@@ -438,7 +438,7 @@ def test_threads_sharing_one_projector_project_each_event_once(graph: neo4j.Driv
         start.wait()
         try:
             results.append(projector.run_until(head))
-        except BaseException as exc:  # noqa: BLE001 - the test reports whatever a thread raised
+        except BaseException as exc:
             failures.append(exc)
 
     # When all of them catch the graph up to the head at the same moment
