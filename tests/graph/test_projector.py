@@ -424,7 +424,9 @@ def test_a_graph_from_another_log_is_not_extended(
         other.close()
 
 
-def test_threads_sharing_one_projector_project_each_event_once(graph: neo4j.Driver, store: EventStore) -> None:
+def test_threads_sharing_one_projector_project_each_event_once(
+    graph: neo4j.Driver, store: EventStore
+) -> None:
     # Given a log of a few thousand events and one Projector shared by eight threads, as a
     # server's request threads share their Context's (small batches: many read-aheads)
     big_log(store, 3000)
