@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python -m bench.influence
 	$(BIN)/python -m bench.distill
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.load
 
 services-up: setup
 	$(BIN)/knobs services up
