@@ -81,7 +81,8 @@ def run_demo(data: Path | None, train: bool = True) -> None:
     typer.echo("\nNext: `knobs experiment status demo-ofat`, `knobs underused`, `knobs shift list`, "
                "`knobs influence train_tokens`, `knobs rank --experiment demo-ofat --all-benchmarks`, "
                "`knobs distill list`, `knobs lenses list`, `knobs repetition report demo-repetition`, "
-               "`knobs export notes ./vault`, `KNOBS_MCP_TOKEN=<a read token> knobs mcp`, `knobs services down`.")
+               "`knobs export notes ./vault`, `KNOBS_MCP_TOKEN=<a read token> knobs mcp`, "
+               "`knobs services down`.")
     settings = ApiSettings()
     url = f"http://{settings.host}:{settings.port}/ui/"
     typer.secho(f"\n== the dashboard: run `knobs serve`, then open {url} and log in with a token from "
