@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import in_workdir, machine, stop, table
-from bench.rank import EXPERIMENT, Workload, generate, knobs_command, percentile, write_csv
+from bench.common import machine, stop, table
+from bench.rank import EXPERIMENT, Workload, knobs_command, on_workload, percentile, write_csv
 
 LOAD_EXPERIMENT = "bench-load"
 MIX: tuple[tuple[str, int], ...] = (("knobs", 20), ("influence", 20), ("audit", 10), ("query", 20),
@@ -356,13 +356,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        workload = generate(args.runs, args.parameters, args.benchmarks, args.seed)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return in_workdir(args.workdir, "knobs-bench-load-", lambda workdir: _run(args, workload, workdir))
+    return on_workload(parse_args(argv), "knobs-bench-load-", _run)
 
 
 def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:

@@ -656,13 +656,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    return on_workload(parse_args(argv), "knobs-bench-rank-", _run)
+
+
+def on_workload(args: argparse.Namespace, prefix: str,
+                run: Callable[[argparse.Namespace, Workload, Path], int]) -> int:
+    """Generate the workload `args` ask for (exit 2 when they cannot make one) and `run` it in a
+    working directory: a benchmark's main on bench.rank's one-at-a-time store."""
     try:
         workload = generate(args.runs, args.parameters, args.benchmarks, args.seed)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return in_workdir(args.workdir, "knobs-bench-rank-", lambda workdir: _run(args, workload, workdir))
+    return in_workdir(args.workdir, prefix, lambda workdir: run(args, workload, workdir))
 
 
 def _run(args: argparse.Namespace, workload: Workload, workdir: Path) -> int:
